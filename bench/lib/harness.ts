@@ -1,0 +1,155 @@
+// bench/lib/harness.ts — owns the measurement protocol shared by copy.ts and net.ts:
+// round-robin alternation of the tools (the starting tool rotates every round), untimed
+// destination clean-up and cache preparation before every run, completeness verification
+// after each tool's first run, the skip-with-a-note rule for optional tools (uring-sync)
+// versus abort-on-failure for competitors, and the per-data-set markdown table.
+
+import { existsSync, mkdirSync, openSync, readSync, closeSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { BenchFs } from "./mount.ts";
+import { trim } from "./mount.ts";
+import { failureNote, ok, prepareCache, removeTree, type CacheMode, type RunResult } from "./run.ts";
+import { formatRatio, formatSeconds, formatTarget, markdownTable, ratio, summarize } from "./stats.ts";
+import { formatStats, treeStats, verifyCopy, type TreeStats } from "./verify.ts";
+
+export interface Tool {
+  /** Stable key; also the name of the tool's destination directory. */
+  id: string;
+  /** Row label in the table. */
+  label: string;
+  /** The command as shown in the results (SRC/DST placeholders). */
+  display: string;
+  /** An optional tool is skipped with a note when it fails; a competitor's failure aborts. */
+  optional: boolean;
+  /** Untimed preparation of the destination (e.g. mkdir for tar -C DST). */
+  prepare?: (dst: string) => void;
+  /** The timed run. */
+  run: (src: string, dst: string) => Promise<RunResult>;
+}
+
+export interface ToolOutcome {
+  tool: Tool;
+  /** Wall seconds of each successful run, in run order. */
+  samples: number[];
+  /** Set when the tool was dropped; the reason is shown in the table. */
+  skipped?: string;
+}
+
+export interface RoundsOptions {
+  title: string;
+  tools: readonly Tool[];
+  src: string;
+  /** Parent of the per-tool destinations; must be on the benchmark file system. */
+  dstRoot: string;
+  runs: number;
+  mode: CacheMode;
+  expected: TreeStats;
+  fs: BenchFs;
+  /** fstrim after every this many rounds (ext4 only); 0 disables. */
+  trimEvery: number;
+  log: (msg: string) => void;
+}
+
+export class CompetitorFailure extends Error {}
+
+/** Reads every file once so a warm run starts with the source in the page cache. */
+export function primeCache(src: string): void {
+  const files: string[] = [];
+  treeStats(src, files);
+  const buf = new Uint8Array(1 << 20);
+  for (const rel of files) {
+    const fd = openSync(join(src, rel), "r");
+    try {
+      while (readSync(fd, buf, 0, buf.length, null) > 0) {
+        // discard
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+/** Runs every tool `runs` times, alternating tools run by run. */
+export async function runRounds(o: RoundsOptions): Promise<ToolOutcome[]> {
+  const dstRoot = resolve(o.dstRoot);
+  mkdirSync(dstRoot, { recursive: true });
+  const outcomes: ToolOutcome[] = o.tools.map((tool) => ({ tool, samples: [] }));
+  const n = outcomes.length;
+  if (o.mode === "warm") primeCache(o.src);
+  for (let round = 0; round < o.runs; round++) {
+    for (let k = 0; k < n; k++) {
+      const out = outcomes[(round + k) % n];
+      if (out.skipped !== undefined) continue;
+      const dst = join(dstRoot, out.tool.id);
+      if (existsSync(dst)) removeTree(dst);
+      out.tool.prepare?.(dst);
+      prepareCache(o.mode);
+      const r = await out.tool.run(o.src, dst);
+      let problem: string | undefined;
+      if (!ok(r)) problem = failureNote(r);
+      else if (out.samples.length === 0) problem = verifyCopy(o.src, dst, o.expected);
+      if (problem !== undefined) {
+        const what = `${o.title} ${o.mode}: ${out.tool.label} failed: ${problem}`;
+        if (existsSync(dst)) removeTree(dst);
+        if (!out.tool.optional) throw new CompetitorFailure(`${what}\n  command: ${r.argv.join(" ")}\n  stderr: ${r.stderr.trim()}`);
+        o.log(`  ${what} -> skipped for the rest of this run`);
+        out.skipped = problem;
+        continue;
+      }
+      out.samples.push(r.seconds);
+      o.log(`  [${o.title} ${o.mode} ${round + 1}/${o.runs}] ${out.tool.label.padEnd(26)} ${r.seconds.toFixed(3)} s`);
+      removeTree(dst);
+    }
+    if (o.trimEvery > 0 && (round + 1) % o.trimEvery === 0) trim(o.fs);
+  }
+  trim(o.fs);
+  return outcomes;
+}
+
+function cell(s: string): string {
+  return s.replaceAll("|", "\\|").replaceAll("\n", " ");
+}
+
+/** One markdown table: tool, runs, median, min, max, ratio to the baseline, and a target column. */
+export function renderTable(
+  outcomes: readonly ToolOutcome[],
+  baselineId: string,
+  baselineLabel: string,
+  targetFor: (tool: Tool) => number | undefined,
+): string {
+  const base = outcomes.find((o) => o.tool.id === baselineId && o.skipped === undefined && o.samples.length > 0);
+  const baseMedian = base !== undefined ? summarize(base.samples).median : undefined;
+  const anyTarget = outcomes.some((o) => targetFor(o.tool) !== undefined);
+  const header = ["tool", "runs", "median s", "min s", "max s", `ratio to ${baselineLabel}`];
+  if (anyTarget) header.push("target");
+  const rows = outcomes.map((o) => {
+    const t = targetFor(o.tool);
+    if (o.skipped !== undefined || o.samples.length === 0) {
+      const row = [cell(o.tool.label), String(o.samples.length), `skipped: ${cell(o.skipped ?? "no runs")}`, "", "", ""];
+      if (anyTarget) row.push(t === undefined ? "" : formatTarget(Number.NaN, t));
+      return row;
+    }
+    const s = summarize(o.samples);
+    const r = ratio(s.median, baseMedian);
+    const row = [cell(o.tool.label), String(s.n), formatSeconds(s.median), formatSeconds(s.min), formatSeconds(s.max), formatRatio(r)];
+    if (anyTarget) row.push(formatTarget(r, t));
+    return row;
+  });
+  return markdownTable(header, rows);
+}
+
+/** The commands behind the table rows, as a markdown list. */
+export function renderCommands(tools: readonly Tool[]): string {
+  return tools.map((t) => `- ${t.label}: \`${t.display}\``).join("\n");
+}
+
+/** Counts the source once and, if the marker recorded counts, checks they still match. */
+export function expectedStats(src: string, marker?: { files: number; dirs: number; bytes: number }): TreeStats {
+  const st = treeStats(src);
+  if (marker !== undefined && (st.files !== marker.files || st.dirs !== marker.dirs || st.bytes !== marker.bytes)) {
+    throw new Error(
+      `data set ${src} does not match its marker (${formatStats(st)} vs ${marker.files} files, ${marker.dirs} dirs, ${marker.bytes} bytes); regenerate it with --regen`,
+    );
+  }
+  return st;
+}

@@ -1,0 +1,75 @@
+// bench/lib/report.ts — owns the shared shape of a benchmark report: one entry per
+// (data set, cache mode, file system) with its meta line and table, the raw JSON dump
+// under bench/out/ (git-ignored), and the console output.
+
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { DATASETS, DATASET_NAMES, type DatasetName } from "./datasets.ts";
+import type { ToolOutcome } from "./harness.ts";
+import type { BenchFs } from "./mount.ts";
+import type { CacheMode } from "./run.ts";
+import { summarize } from "./stats.ts";
+import type { TreeStats } from "./verify.ts";
+import type { Entry } from "./results.ts";
+
+export interface SetReport {
+  set: DatasetName;
+  mode: CacheMode;
+  stats: TreeStats;
+  outcomes: ToolOutcome[];
+  table: string;
+  startedAt: string;
+  seconds: number;
+}
+
+const FS_RANK: Record<BenchFs["kind"], number> = { ext4: 0, tmpfs: 1, dir: 2 };
+
+export function entryFor(
+  r: SetReport,
+  fs: BenchFs,
+  meta: { command: string; machine: string; runs: number; extra?: string },
+): Entry {
+  const st = r.stats;
+  const title = `### ${r.set}: ${DATASETS[r.set].description} (${st.files} files, ${st.dirs} dirs, ${(st.bytes / 2 ** 20).toFixed(1)} MiB), ${r.mode} cache, ${fs.kind}`;
+  const lines = [
+    title,
+    "",
+    `${r.startedAt.slice(0, 16).replace("T", " ")} UTC; ${meta.runs} runs per tool, alternated; file system: ${fs.description}; machine: ${meta.machine}.`,
+    `Command: \`${meta.command}\`${meta.extra ? `; ${meta.extra}` : ""}.`,
+    "",
+    r.table,
+  ];
+  return {
+    key: `${r.set}:${r.mode}:${fs.kind}`,
+    rank: FS_RANK[fs.kind] * 100 + DATASET_NAMES.indexOf(r.set) * 2 + (r.mode === "warm" ? 0 : 1),
+    body: lines.join("\n"),
+  };
+}
+
+/** Writes all samples to bench/out/<name>-<timestamp>.json and returns the path. */
+export function dumpJson(repoRoot: string, name: string, data: { command: string; fs: BenchFs; reports: SetReport[] }): string {
+  const dir = join(repoRoot, "bench", "out");
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, `${name}-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
+  const json = {
+    command: data.command,
+    fs: data.fs,
+    reports: data.reports.map((r) => ({
+      set: r.set,
+      mode: r.mode,
+      stats: r.stats,
+      startedAt: r.startedAt,
+      seconds: r.seconds,
+      tools: r.outcomes.map((o) => ({
+        id: o.tool.id,
+        label: o.tool.label,
+        command: o.tool.display,
+        samples: o.samples,
+        summary: o.samples.length > 0 ? summarize(o.samples) : null,
+        skipped: o.skipped ?? null,
+      })),
+    })),
+  };
+  writeFileSync(path, `${JSON.stringify(json, null, 2)}\n`);
+  return path;
+}

@@ -1,0 +1,71 @@
+#!/usr/bin/env bun
+/**
+ * Entry point: picks the command, parses its options strictly, runs it, and turns what
+ * comes back (a code or a typed error) into an exit status.
+ *
+ * `uring-sync SRC DST` is `uring-sync copy SRC DST`: any first word that is not a
+ * command name is taken as the copy's SRC.
+ */
+import { defineCommand, renderUsage } from "citty";
+import { buildInfo } from "../version.ts";
+import { parseStrict } from "./args.ts";
+import { cittyDef, helpText, plain, type Command } from "./command.ts";
+import { copy } from "./copy.ts";
+import { doctor } from "./doctor.ts";
+import { EXIT } from "./exit.ts";
+import { recv, send } from "./net-stub.ts";
+import { describeError, log, setVerbosity } from "./report.ts";
+
+const COMMANDS: Record<string, Command> = { copy, send, recv, doctor };
+
+const root = defineCommand({
+  meta: { name: "uring-sync", version: buildInfo().version, description: "Copy and sync directory trees fast, locally (io_uring) or between machines (TLS, kernel-accelerated)" },
+  subCommands: Object.fromEntries(Object.values(COMMANDS).map((c) => [c.name, cittyDef(c)])),
+});
+
+const ROOT_DETAILS = `
+Examples:
+  uring-sync ./src ./dst                      copy a tree (the contents of ./src land in ./dst)
+  uring-sync recv ./dst --listen 7000         receive (prints a one-time code to give the sender)
+  uring-sync send ./src host:7000             send (asks for the code, or reads $URING_SYNC_SECRET)
+  uring-sync doctor                           what this machine supports (io_uring, kTLS...)
+
+Run 'uring-sync <command> --help' for a command's options.
+Exit codes: 0 ok, 1 failed (some files or I/O), 2 usage, 3 unsupported here, 4 peer/auth, 5 not built yet, 130 interrupted.`;
+
+async function main(argv: string[]): Promise<number> {
+  const first = argv[0];
+  if (first === undefined) {
+    process.stderr.write(plain(`${await renderUsage(root)}\n${ROOT_DETAILS.trim()}\n`));
+    return EXIT.USAGE;
+  }
+  if (first === "--help" || first === "-h" || first === "help") {
+    const sub = first === "help" ? COMMANDS[argv[1] ?? ""] : undefined;
+    process.stdout.write(sub ? await helpText(sub, root) : plain(`${await renderUsage(root)}\n${ROOT_DETAILS.trim()}\n`));
+    return EXIT.OK;
+  }
+  if (first === "--version" || first === "-V") {
+    const b = buildInfo();
+    process.stdout.write(`uring-sync ${b.version} (commit ${b.commit}, built ${b.buildDate})\n`);
+    return EXIT.OK;
+  }
+  const named = COMMANDS[first];
+  const cmd = named ?? copy;
+  const rest = named ? argv.slice(1) : argv;
+  if (rest.includes("--help") || rest.includes("-h")) {
+    process.stdout.write(await helpText(cmd, root));
+    return EXIT.OK;
+  }
+  const args = parseStrict(rest, cmd.options, cmd.name);
+  setVerbosity({ verbose: args.verbose === true, quiet: args.quiet === true });
+  return await cmd.run(args);
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (e) {
+  const { message, code } = describeError(e);
+  log.error(message);
+  if (process.env.URING_SYNC_DEBUG === "1" && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+  process.exitCode = code;
+}
