@@ -52,50 +52,65 @@ export interface Servers {
   rsyncModule: string;
   /** The cipher ssh negotiates by default, as reported by ssh -v. */
   defaultCipher: string;
-  stop: () => void;
+  /** Stops sshd and the rsync daemon and removes the temp directory (keys, configs). */
+  stop: () => Promise<void>;
 }
 
 const live = new Set<Background>();
+const cleanups = new Set<() => Promise<void>>();
 let handlersInstalled = false;
 
-function killAll(): void {
+function killAll(sig: "SIGTERM" | "SIGKILL"): void {
   for (const bg of live) {
     try {
-      bg.proc.kill("SIGTERM");
+      bg.proc.kill(sig);
     } catch {
       // already gone
     }
   }
-  live.clear();
 }
 
-/** Registers a background process to be killed at exit or on a signal. */
-export function track(bg: Background): void {
-  live.add(bg);
-  void bg.done.then(() => live.delete(bg));
-  if (!handlersInstalled) {
-    handlersInstalled = true;
-    process.on("exit", killAll);
-    for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-      process.on(sig, () => {
-        console.error(`\n${sig}: stopping servers`);
-        for (const c of cleanups) c();
-        killAll();
-        process.exit(sig === "SIGINT" ? 130 : 143);
-      });
-    }
+/** Sends SIGTERM, waits up to graceMs for the exit, then SIGKILL. */
+export async function stopProcess(bg: Background, graceMs = 3000): Promise<void> {
+  try {
+    bg.proc.kill("SIGTERM");
+  } catch {
+    // gone
+  }
+  const r = await Promise.race([bg.done, sleep(graceMs).then(() => undefined)]);
+  if (r === undefined) {
+    bg.proc.kill("SIGKILL");
+    await bg.done;
   }
 }
 
-const cleanups = new Set<() => void>();
+function installHandlers(): void {
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  // Last resort at exit: nothing can be awaited here, so just signal what is left.
+  process.on("exit", () => killAll("SIGKILL"));
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.on(sig, () => {
+      console.error(`\n${sig}: stopping servers`);
+      const all = [...cleanups].map((c) => c());
+      killAll("SIGTERM");
+      void Promise.race([Promise.allSettled(all), sleep(5000)]).then(() => process.exit(sig === "SIGINT" ? 130 : 143));
+    });
+  }
+}
+
+/** Registers a background process to be killed on Ctrl-C / SIGTERM / exit. */
+export function track(bg: Background): void {
+  installHandlers();
+  live.add(bg);
+  void bg.done.then(() => live.delete(bg));
+}
 
 export async function startServers(opts: { sshPort: number; rsyncdPort: number; dstRoot: string }): Promise<Servers> {
   for (const p of [opts.sshPort, opts.rsyncdPort]) {
     if (isListening(p)) throw new Error(`port ${p} is already in use; pick another with --ssh-port / --rsyncd-port`);
   }
   const tmp = mkdtempSync(join(tmpdir(), "uring-sync-net-bench-"));
-  const removeTmp = (): void => rmSync(tmp, { recursive: true, force: true });
-  cleanups.add(removeTmp);
   const hostKey = join(tmp, "host_ed25519");
   const clientKey = join(tmp, "client_ed25519");
   mustRunSync(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "uring-sync-bench-host", "-f", hostKey]);
@@ -155,17 +170,12 @@ export async function startServers(opts: { sshPort: number; rsyncdPort: number; 
   ]);
   track(rsyncd);
 
-  const stop = (): void => {
-    for (const bg of [sshd, rsyncd]) {
-      try {
-        bg.proc.kill("SIGTERM");
-      } catch {
-        // gone
-      }
-    }
-    removeTmp();
-    cleanups.delete(removeTmp);
+  const stop = async (): Promise<void> => {
+    cleanups.delete(stop);
+    await Promise.all([stopProcess(sshd), stopProcess(rsyncd)]);
+    rmSync(tmp, { recursive: true, force: true });
   };
+  cleanups.add(stop);
 
   try {
     if (!(await waitListening(opts.sshPort, sshd, 10_000))) {
@@ -190,7 +200,7 @@ export async function startServers(opts: { sshPort: number; rsyncdPort: number; 
     const m = /kex: server->client cipher: (\S+)/.exec(probe.stderr.toString());
     return { tmp, sshPort: opts.sshPort, rsyncdPort: opts.rsyncdPort, sshArgs, rsyncModule, defaultCipher: m ? m[1] : "unknown", stop };
   } catch (e) {
-    stop();
+    await stop();
     throw e;
   }
 }

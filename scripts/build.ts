@@ -1,0 +1,48 @@
+/**
+ * Builds the single executable dist/uring-sync (bun build --compile) and its .sha256.
+ *
+ * Owns: the build command line, including every Worker entry point (a compiled binary
+ * only contains workers passed as extra entry points) and the version/commit/date
+ * baked in with --define. Usage: bun scripts/build.ts [--outfile PATH] [--target bun-linux-x64-baseline]
+ */
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
+
+const root = join(import.meta.dir, "..");
+const args = process.argv.slice(2);
+const opt = (name: string): string | undefined => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const outfile = opt("--outfile") ?? join(root, "dist", "uring-sync");
+const target = opt("--target");
+
+/** Worker entry files: add new ones here (the build fails loudly if one is missing). */
+const WORKERS = ["src/copy/worker.ts"].filter((w) => existsSync(join(root, w)));
+
+function git(...a: string[]): string {
+  const r = Bun.spawnSync(["git", ...a], { cwd: root, stderr: "ignore" });
+  return r.exitCode === 0 ? r.stdout.toString().trim() : "unknown";
+}
+
+const commit = git("rev-parse", "--short", "HEAD");
+const dirty = git("status", "--porcelain", "--untracked-files=no") !== "" ? "-dirty" : "";
+const buildDate = new Date().toISOString();
+mkdirSync(dirname(outfile), { recursive: true });
+
+const cmd = [
+  process.execPath, "build", "--compile", "src/cli/main.ts", ...WORKERS,
+  "--outfile", outfile,
+  "--define", `URING_SYNC_COMMIT=${JSON.stringify(commit + dirty)}`,
+  "--define", `URING_SYNC_BUILD_DATE=${JSON.stringify(buildDate)}`,
+  ...(target ? ["--target", target] : []),
+];
+const r = Bun.spawnSync(cmd, { cwd: root, stdout: "inherit", stderr: "inherit" });
+if (r.exitCode !== 0) {
+  console.error(`build failed: ${cmd.join(" ")}`);
+  process.exit(1);
+}
+const digest = createHash("sha256").update(readFileSync(outfile)).digest("hex");
+writeFileSync(`${outfile}.sha256`, `${digest}  ${relative(dirname(outfile), outfile)}\n`);
+console.log(`built ${relative(root, outfile)} (${commit}${dirty}, ${buildDate})`);
