@@ -3,24 +3,24 @@
  *
  * Owns: the dlopen of libc and the raw symbol table. Functions return what C returns
  * (-1 and errno on failure); checking and error objects belong to the callers
- * (see src/sys.ts). Never add policy or retries here.
+ * . Never add policy or retries here.
  */
-import { dlopen, ptr, read, type Pointer } from "bun:ffi";
+import { dlopen, FFIType, ptr, read, type Pointer } from "bun:ffi";
 import { SYS } from "./structs.ts";
 
-// "i64_fast" returns a JS number (exact below 2^53), which every size and offset we use is.
+// FFIType.i64_fast returns a JS number (exact below 2^53), which every size and offset we use is.
 const lib = dlopen("libc.so.6", {
   open: { args: ["ptr", "i32", "u32"], returns: "i32" },
   openat: { args: ["i32", "ptr", "i32", "u32"], returns: "i32" },
   close: { args: ["i32"], returns: "i32" },
-  read: { args: ["i32", "ptr", "u64"], returns: "i64_fast" },
-  write: { args: ["i32", "ptr", "u64"], returns: "i64_fast" },
-  pread: { args: ["i32", "ptr", "u64", "i64"], returns: "i64_fast" },
-  pwrite: { args: ["i32", "ptr", "u64", "i64"], returns: "i64_fast" },
-  readv: { args: ["i32", "ptr", "i32"], returns: "i64_fast" },
-  preadv: { args: ["i32", "ptr", "i32", "i64"], returns: "i64_fast" },
-  pwritev: { args: ["i32", "ptr", "i32", "i64"], returns: "i64_fast" },
-  writev: { args: ["i32", "ptr", "i32"], returns: "i64_fast" },
+  read: { args: ["i32", "ptr", "u64"], returns: FFIType.i64_fast },
+  write: { args: ["i32", "ptr", "u64"], returns: FFIType.i64_fast },
+  pread: { args: ["i32", "ptr", "u64", "i64"], returns: FFIType.i64_fast },
+  pwrite: { args: ["i32", "ptr", "u64", "i64"], returns: FFIType.i64_fast },
+  readv: { args: ["i32", "ptr", "i32"], returns: FFIType.i64_fast },
+  preadv: { args: ["i32", "ptr", "i32", "i64"], returns: FFIType.i64_fast },
+  pwritev: { args: ["i32", "ptr", "i32", "i64"], returns: FFIType.i64_fast },
+  writev: { args: ["i32", "ptr", "i32"], returns: FFIType.i64_fast },
   mmap: { args: ["ptr", "u64", "i32", "i32", "i32", "i64"], returns: "ptr" },
   munmap: { args: ["ptr", "u64"], returns: "i32" },
   socket: { args: ["i32", "i32", "i32"], returns: "i32" },
@@ -29,10 +29,10 @@ const lib = dlopen("libc.so.6", {
   accept4: { args: ["i32", "ptr", "ptr", "i32"], returns: "i32" },
   connect: { args: ["i32", "ptr", "u32"], returns: "i32" },
   shutdown: { args: ["i32", "i32"], returns: "i32" },
-  send: { args: ["i32", "ptr", "u64", "i32"], returns: "i64_fast" },
-  recv: { args: ["i32", "ptr", "u64", "i32"], returns: "i64_fast" },
-  sendmsg: { args: ["i32", "ptr", "i32"], returns: "i64_fast" },
-  recvmsg: { args: ["i32", "ptr", "i32"], returns: "i64_fast" },
+  send: { args: ["i32", "ptr", "u64", "i32"], returns: FFIType.i64_fast },
+  recv: { args: ["i32", "ptr", "u64", "i32"], returns: FFIType.i64_fast },
+  sendmsg: { args: ["i32", "ptr", "i32"], returns: FFIType.i64_fast },
+  recvmsg: { args: ["i32", "ptr", "i32"], returns: FFIType.i64_fast },
   setsockopt: { args: ["i32", "i32", "i32", "ptr", "u32"], returns: "i32" },
   getsockopt: { args: ["i32", "i32", "i32", "ptr", "ptr"], returns: "i32" },
   getsockname: { args: ["i32", "ptr", "ptr"], returns: "i32" },
@@ -44,14 +44,14 @@ const lib = dlopen("libc.so.6", {
   fdatasync: { args: ["i32"], returns: "i32" },
   fallocate: { args: ["i32", "i32", "i64", "i64"], returns: "i32" },
   ftruncate: { args: ["i32", "i64"], returns: "i32" },
-  splice: { args: ["i32", "ptr", "i32", "ptr", "u64", "u32"], returns: "i64_fast" },
+  splice: { args: ["i32", "ptr", "i32", "ptr", "u64", "u32"], returns: FFIType.i64_fast },
   pipe2: { args: ["ptr", "i32"], returns: "i32" },
   renameat2: { args: ["i32", "ptr", "i32", "ptr", "u32"], returns: "i32" },
   unlinkat: { args: ["i32", "ptr", "i32"], returns: "i32" },
   mkdirat: { args: ["i32", "ptr", "u32"], returns: "i32" },
   mknodat: { args: ["i32", "ptr", "u32", "u64"], returns: "i32" },
   symlinkat: { args: ["ptr", "i32", "ptr"], returns: "i32" },
-  readlinkat: { args: ["i32", "ptr", "ptr", "u64"], returns: "i64_fast" },
+  readlinkat: { args: ["i32", "ptr", "ptr", "u64"], returns: FFIType.i64_fast },
   linkat: { args: ["i32", "ptr", "i32", "ptr", "i32"], returns: "i32" },
   fchmodat: { args: ["i32", "ptr", "u32", "i32"], returns: "i32" },
   fchmod: { args: ["i32", "u32"], returns: "i32" },
@@ -59,26 +59,41 @@ const lib = dlopen("libc.so.6", {
   futimens: { args: ["i32", "ptr"], returns: "i32" },
   fchownat: { args: ["i32", "ptr", "u32", "u32", "i32"], returns: "i32" },
   fchown: { args: ["i32", "u32", "u32"], returns: "i32" },
-  lseek: { args: ["i32", "i64", "i32"], returns: "i64_fast" },
-  syscall: { args: ["i64", "i64", "i64", "i64", "i64", "i64", "i64"], returns: "i64_fast" },
+  lseek: { args: ["i32", "i64", "i32"], returns: FFIType.i64_fast },
+  syscall: { args: ["i64", "i64", "i64", "i64", "i64", "i64", "i64"], returns: FFIType.i64_fast },
   posix_memalign: { args: ["ptr", "u64", "u64"], returns: "i32" },
   free: { args: ["ptr"], returns: "void" },
   getrlimit: { args: ["i32", "ptr"], returns: "i32" },
   setrlimit: { args: ["i32", "ptr"], returns: "i32" },
   geteuid: { args: [], returns: "u32" },
-  flistxattr: { args: ["i32", "ptr", "u64"], returns: "i64_fast" },
-  fgetxattr: { args: ["i32", "ptr", "ptr", "u64"], returns: "i64_fast" },
+  flistxattr: { args: ["i32", "ptr", "u64"], returns: FFIType.i64_fast },
+  fgetxattr: { args: ["i32", "ptr", "ptr", "u64"], returns: FFIType.i64_fast },
   fsetxattr: { args: ["i32", "ptr", "ptr", "u64", "i32"], returns: "i32" },
-  llistxattr: { args: ["ptr", "ptr", "u64"], returns: "i64_fast" },
-  lgetxattr: { args: ["ptr", "ptr", "ptr", "u64"], returns: "i64_fast" },
+  llistxattr: { args: ["ptr", "ptr", "u64"], returns: FFIType.i64_fast },
+  lgetxattr: { args: ["ptr", "ptr", "ptr", "u64"], returns: FFIType.i64_fast },
   lsetxattr: { args: ["ptr", "ptr", "ptr", "u64", "i32"], returns: "i32" },
   __errno_location: { args: [], returns: "ptr" },
   strerror: { args: ["i32"], returns: "cstring" },
   gnu_get_libc_version: { args: [], returns: "cstring" },
+  // Local copy engine (src/copy/): directory reading, umask, file system type, pipes.
+  getdents64: { args: ["i32", "ptr", "u64"], returns: FFIType.i64_fast },
+  umask: { args: ["u32"], returns: "u32" },
+  fstatfs: { args: ["i32", "ptr"], returns: "i32" },
+  getegid: { args: [], returns: "u32" },
+  fcntl: { args: ["i32", "i32", "i64"], returns: "i32" },
+  posix_fadvise: { args: ["i32", "i64", "i64", "i32"], returns: "i32" },
 });
 
+/**
+ * `i64_fast` returns `number | bigint` in bun-types (a bigint only beyond 2^53, which no
+ * size, offset or result here reaches): typed as `number` so callers can do arithmetic.
+ * (The string "i64_fast" works at run time but is not in bun-types' string table.)
+ */
+type FastReturn<R> = [R] extends [number | bigint] ? ([number | bigint] extends [R] ? number : R) : R;
+type Symbols<T> = { [K in keyof T]: T[K] extends (...args: infer A) => infer R ? (...args: A) => FastReturn<R> : T[K] };
+
 /** The raw libc symbols. */
-export const libc = lib.symbols;
+export const libc = lib.symbols as Symbols<typeof lib.symbols>;
 
 // errno is thread-local; the location is stable for the life of this thread (one JS thread per Worker).
 const errnoPtr = lib.symbols.__errno_location() as Pointer;
@@ -109,12 +124,12 @@ export function asPtr(addr: number): Pointer {
 
 /** The address of a typed array's bytes, for SQE fields and pointer arguments. */
 export function addressOf(view: ArrayBufferView, byteOffset = 0): number {
-  return (ptr(view) as number) + byteOffset;
+  return (ptr(view as NodeJS.TypedArray) as number) + byteOffset;
 }
 
 /** openat2(2) through syscall(): glibc 2.36 has no wrapper. Returns fd or -1 with errno. */
 export function openat2(dirfd: number, path: Buffer, how: ArrayBufferView, size: number): number {
-  return lib.symbols.syscall(SYS.openat2, dirfd, addressOf(path), addressOf(how), size, 0, 0);
+  return libc.syscall(SYS.openat2, dirfd, addressOf(path), addressOf(how), size, 0, 0);
 }
 
 /**
@@ -122,7 +137,7 @@ export function openat2(dirfd: number, path: Buffer, how: ArrayBufferView, size:
  * over 2 GiB on some file systems (FIELD_NOTES section 3). Offsets are passed by pointer.
  */
 export function copy_file_range(fdIn: number, offIn: BigInt64Array | null, fdOut: number, offOut: BigInt64Array | null, len: number): number {
-  return lib.symbols.syscall(
+  return libc.syscall(
     SYS.copy_file_range, fdIn, offIn === null ? 0 : addressOf(offIn), fdOut, offOut === null ? 0 : addressOf(offOut), len, 0,
   );
 }

@@ -42,6 +42,7 @@ function load(): Liburing | null {
     return null;
   }
   const names = ["liburing.so.2", "liburing.so"];
+  const errors: string[] = [];
   for (const name of names) {
     try {
       const lib = dlopen(name, SYMBOLS);
@@ -49,9 +50,10 @@ function load(): Liburing | null {
       const m = /liburing\.so\.(\d+\.\d+(?:\.\d+)?)$/.exec(path);
       return { symbols: lib.symbols, path, version: m?.[1] ?? "unknown" };
     } catch (e) {
-      liburingError = e instanceof Error ? e.message.split("\n")[0] : String(e);
+      errors.push(e instanceof Error ? e.message.split("\n")[0] : String(e));
     }
   }
+  liburingError = errors.join("; ");
   return null;
 }
 

@@ -101,8 +101,17 @@ export const TLS_CRYPTO_INFO = {
   aesGcm128: { size: 40, iv: 4, ivLen: 8, key: 12, keyLen: 16, salt: 28, saltLen: 4, recSeq: 32 },
   aesGcm256: { size: 56, iv: 4, ivLen: 8, key: 12, keyLen: 32, salt: 44, saltLen: 4, recSeq: 48 },
   chacha20Poly1305: { size: 56, iv: 4, ivLen: 12, key: 16, keyLen: 32, salt: 48, saltLen: 0, recSeq: 48 },
+  /** struct tls12_crypto_info_aes_ccm_128: the same shape as AES-GCM-128. */
+  aesCcm128: { size: 40, iv: 4, ivLen: 8, key: 12, keyLen: 16, salt: 28, saltLen: 4, recSeq: 32 },
   recSeqLen: 8,
 } as const;
+
+/** struct timeval (SO_RCVTIMEO/SO_SNDTIMEO): 16 bytes. */
+export const TIMEVAL = { size: 16, sec: 0, usec: 8 } as const;
+
+/** struct rlimit: 16 bytes; RLIM_INFINITY is all ones. */
+export const RLIMIT = { size: 16, cur: 0, max: 8 } as const;
+export const RLIM_INFINITY = 0xffffffffffffffffn;
 
 // ---- constants -------------------------------------------------------------------
 
@@ -184,7 +193,7 @@ export const S = {
 
 export const RENAME = { NOREPLACE: 1, EXCHANGE: 2, WHITEOUT: 4 } as const;
 export const SEEK = { SET: 0, CUR: 1, END: 2, DATA: 3, HOLE: 4 } as const;
-export const SPLICE_F = { MOVE: 1, NONBLOCK: 2, MORE: 4, FD_IN_FIXED: 1 << 31 } as const;
+export const SPLICE_F = { MOVE: 1, NONBLOCK: 2, MORE: 4, FD_IN_FIXED: 0x80000000 } as const;
 export const FALLOC = { KEEP_SIZE: 1, PUNCH_HOLE: 2 } as const;
 
 /** mmap(2). */

@@ -9,7 +9,7 @@
 import { ptr, read, type Pointer } from "bun:ffi";
 import { libc } from "../../ffi/libc.ts";
 import type { Liburing } from "../../ffi/liburing.ts";
-import { LIBURING_RING, URING_PARAMS, URING_PROBE } from "../../ffi/structs.ts";
+import { LIBURING_RING, SETUP, URING_PARAMS, URING_PROBE } from "../../ffi/structs.ts";
 import { setupWithFallback } from "./backend-raw.ts";
 import { memoryFromParams, view } from "./memory.ts";
 import { parseProbe } from "./probe.ts";
@@ -34,8 +34,11 @@ export class LiburingBackend implements RingBackend {
     if (libc.posix_memalign(ptr(slot), 64, LIBURING_RING.size) !== 0) throw -12;
     this.ring = Number(slot[0]) as Pointer;
     new Uint8Array(view(this.ring, LIBURING_RING.size)).fill(0);
-    const { result, params, flags } = setupWithFallback(setup, (_f, p) =>
-      this.lib.io_uring_queue_init_params(setup.entries, this.ring, p),
+    // liburing 2.3 predates IORING_SETUP_NO_SQARRAY (kernel 6.6): it would pre-fill its SQ
+    // "array" at sq_off.array = 0, i.e. over the ring's head and tail. Never ask for it here.
+    const wanted: RingSetup = { ...setup, flags: setup.flags & ~SETUP.NO_SQARRAY };
+    const { result, params, flags } = setupWithFallback(wanted, (_f, p) =>
+      this.lib.io_uring_queue_init_params(wanted.entries, this.ring, p),
     );
     if (result < 0) {
       libc.free(this.ring);
@@ -85,7 +88,7 @@ export class LiburingBackend implements RingBackend {
   probe(): boolean[] | null {
     const p = this.lib.io_uring_get_probe_ring(this.ring);
     if (p === null) return null;
-    const buf = new Uint8Array(view(p, URING_PROBE.size + 256 * URING_PROBE.opSize));
+    const buf = new Uint8Array(view(p as number, URING_PROBE.size + 256 * URING_PROBE.opSize));
     const out = parseProbe(buf);
     this.lib.io_uring_free_probe(p);
     return out;

@@ -7,15 +7,19 @@
  * engine, keeps one code path above src/uring/ for every backend.
  *
  * Owns: executing SQEs in order with io_uring's semantics that the engines rely on
- * (IO_LINK chains cancelled by a failure or a short transfer, TIMEOUT by time or count,
- * registered file slots, CQ overflow kept and flushed). Socket operations that would
- * block are parked and retried after poll(2), so a peer in the same process can make
- * progress. Never blocks forever: with nothing runnable it returns to the caller.
+ * (IO_LINK chains cancelled by a failure or a short transfer, the rest of a chain waiting
+ * for a parked member, TIMEOUT by time or count, registered file slots, CQ overflow kept
+ * and flushed). Operations on sockets and pipes that would block (send/recv, read/write
+ * at the current position or on a stream, splice through a pipe, accept) are parked and
+ * retried after poll(2), so a peer in the same process can make progress. Never blocks
+ * forever: with nothing runnable it returns to the caller.
  */
 import { read, type Pointer } from "bun:ffi";
 import { E } from "../../ffi/errno.ts";
-import { errno, libc } from "../../ffi/libc.ts";
-import { CQE, FEAT, FSYNC_DATASYNC, IOSQE, MSG, OP, POLL, POLLFD, SQ_FLAGS, SQE, TIMEOUT_F } from "../../ffi/structs.ts";
+import { addressOf, errno, libc } from "../../ffi/libc.ts";
+import {
+  CQE, FEAT, FSYNC_DATASYNC, IOSQE, IOVEC, MSG, OP, POLL, POLLFD, SEEK, SPLICE_F, SQ_FLAGS, SQE, TIMEOUT_F,
+} from "../../ffi/structs.ts";
 import type { RingBackend, RingMemory, RingSetup } from "./types.ts";
 
 const TWO32 = 4294967296;
@@ -35,18 +39,25 @@ interface Sqe {
   spliceFdIn: number;
 }
 
-interface Parked {
-  sqe: Sqe;
-  events: number;
+/** Where a linked chain goes on once its current (parked) member completes. */
+interface Continuation {
+  chain: Sqe[] | null;
+  next: number;
 }
 
-interface Timer {
-  userData: number;
+interface Parked extends Continuation {
+  sqe: Sqe;
+  /** poll(2) these (fd, events) pairs before retrying. */
+  fds: number[];
+  events: number[];
+}
+
+interface Timer extends Continuation {
+  sqe: Sqe;
   deadline: number;
   /** Completions to wait for (0: time only). */
   count: number;
   seen: number;
-  etimeSuccess: boolean;
 }
 
 const ROUND = (n: number): number => 2 ** Math.ceil(Math.log2(Math.max(1, n)));
@@ -67,6 +78,11 @@ export class SyncBackend implements RingBackend {
   private files: Int32Array = new Int32Array(0);
   private readonly offIn = new BigInt64Array(1);
   private readonly offOut = new BigInt64Array(1);
+  /** One struct iovec for READ/WRITE done through preadv2/pwritev2. */
+  private readonly iov = new BigUint64Array(2);
+  private readonly iovAddr = addressOf(this.iov);
+  /** The chain the SQE being executed belongs to, for park() and addTimer(). */
+  private cont: Continuation = { chain: null, next: 0 };
 
   constructor(setup: RingSetup, why: string) {
     this.detail = `synchronous system calls (${why})`;
@@ -109,35 +125,82 @@ export class SyncBackend implements RingBackend {
     let head = m.sq[m.sqHead];
     const tail = m.sq[m.sqTail];
     let n = 0;
-    let cancelChain = false;
+    // Members of the linked chain being collected: the kernel runs a chain one member
+    // after the other, each only once the previous one has completed.
+    let chain: Sqe[] | null = null;
     while (head !== tail) {
       const sqe = this.decode((head & m.sqMask) * (SQE.size >>> 2));
       head = (head + 1) >>> 0;
       n++;
       const linked = (sqe.flags & (IOSQE.IO_LINK | IOSQE.IO_HARDLINK)) !== 0;
-      if (cancelChain) {
-        this.post(sqe.userData, -E.ECANCELED, sqe.flags);
-        if (!linked) cancelChain = false;
+      if (chain !== null || linked) {
+        (chain ??= []).push(sqe);
+        if (!linked) {
+          this.runChain(chain, 0);
+          chain = null;
+        }
         continue;
       }
-      const res = this.execute(sqe);
-      if (res === PARKED) continue;
-      this.post(sqe.userData, res, sqe.flags);
-      if (linked && (sqe.flags & IOSQE.IO_HARDLINK) === 0 && this.breaksChain(sqe, res)) cancelChain = true;
+      this.runChain(null, 0, sqe);
     }
+    // Like the kernel, a chain still open at the end of a submission is submitted as is.
+    if (chain !== null) this.runChain(chain, 0);
     m.sq[m.sqHead] = head;
     return n;
   }
 
+  /** Run `chain` from member `i` (or the single unlinked `one`) until it parks or ends. */
+  private runChain(chain: Sqe[] | null, i: number, one?: Sqe): void {
+    for (;;) {
+      const sqe = chain === null ? (one as Sqe) : chain[i];
+      this.cont = { chain, next: i + 1 };
+      const res = this.execute(sqe);
+      this.cont = NO_CHAIN;
+      if (res === PARKED) return;
+      if (!this.complete(sqe, res, chain, i + 1)) return;
+      i++;
+    }
+  }
+
+  /**
+   * Post the completion of `sqe`; when it belongs to a chain, cancel the rest if it broke
+   * the chain. Returns true when the chain goes on with member `next`.
+   */
+  private complete(sqe: Sqe, res: number, chain: Sqe[] | null, next: number, fromTimer = false): boolean {
+    this.post(sqe.userData, res, sqe.flags, fromTimer);
+    if (chain === null || next >= chain.length) return false;
+    if ((sqe.flags & IOSQE.IO_HARDLINK) === 0 && this.breaksChain(sqe, res)) {
+      for (let j = next; j < chain.length; j++) this.post(chain[j].userData, -E.ECANCELED, chain[j].flags);
+      return false;
+    }
+    return true;
+  }
+
+  /** Finish a parked or timed member and run the rest of its chain. */
+  private resume(sqe: Sqe, res: number, c: Continuation, fromTimer = false): void {
+    if (this.complete(sqe, res, c.chain, c.next, fromTimer)) this.runChain(c.chain, c.next);
+  }
+
   private breaksChain(sqe: Sqe, res: number): boolean {
+    if (sqe.opcode === OP.TIMEOUT && res === -E.ETIME && (sqe.opFlags & TIMEOUT_F.ETIME_SUCCESS) !== 0) return false;
     if (res < 0) return true;
     switch (sqe.opcode) {
-      case OP.READ: case OP.WRITE: case OP.READ_FIXED: case OP.WRITE_FIXED:
-      case OP.SEND: case OP.RECV: case OP.SPLICE:
+      case OP.READ: case OP.WRITE: case OP.READ_FIXED: case OP.WRITE_FIXED: case OP.SPLICE:
         return res < sqe.len;
+      case OP.READV: case OP.WRITEV:
+        return res < this.iovBytes(sqe.addr, sqe.len);
+      // The kernel fails a short send/recv only when MSG_WAITALL asked for everything.
+      case OP.SEND: case OP.RECV:
+        return (sqe.opFlags & MSG.WAITALL) !== 0 && res < sqe.len;
       default:
         return false;
     }
+  }
+
+  private iovBytes(iovecs: number, count: number): number {
+    let total = 0;
+    for (let i = 0; i < count; i++) total += Number(read.u64(iovecs as Pointer, i * IOVEC.size + IOVEC.len));
+    return total;
   }
 
   private decode(w: number): Sqe {
@@ -171,13 +234,13 @@ export class SyncBackend implements RingBackend {
       case OP.NOP:
         return 0;
       case OP.READ: case OP.READ_FIXED:
-        return r(sqe.off === ALL_ONES ? libc.read(fd, p, sqe.len) : libc.pread(fd, p, sqe.len, sqe.off));
+        return this.readWrite(sqe, fd, false, this.oneIov(sqe.addr, sqe.len), 1);
       case OP.WRITE: case OP.WRITE_FIXED:
-        return r(sqe.off === ALL_ONES ? libc.write(fd, p, sqe.len) : libc.pwrite(fd, p, sqe.len, sqe.off));
+        return this.readWrite(sqe, fd, true, this.oneIov(sqe.addr, sqe.len), 1);
       case OP.READV:
-        return r(sqe.off === ALL_ONES ? libc.readv(fd, p, sqe.len) : libc.preadv(fd, p, sqe.len, sqe.off));
+        return this.readWrite(sqe, fd, false, sqe.addr, sqe.len);
       case OP.WRITEV:
-        return r(sqe.off === ALL_ONES ? libc.writev(fd, p, sqe.len) : libc.pwritev(fd, p, sqe.len, sqe.off));
+        return this.readWrite(sqe, fd, true, sqe.addr, sqe.len);
       case OP.FSYNC:
         return r((sqe.opFlags & FSYNC_DATASYNC) !== 0 ? libc.fdatasync(fd) : libc.fsync(fd));
       case OP.OPENAT:
@@ -189,13 +252,23 @@ export class SyncBackend implements RingBackend {
       case OP.STATX:
         return r(libc.statx(sqe.fd, p, sqe.opFlags, sqe.len, sqe.off as Pointer));
       case OP.SPLICE: {
-        const fdIn = (sqe.opFlags & 0x80000000) !== 0 ? this.files[sqe.spliceFdIn] : sqe.spliceFdIn;
+        const fdIn = (sqe.opFlags & SPLICE_F.FD_IN_FIXED) !== 0 ? this.files[sqe.spliceFdIn] : sqe.spliceFdIn;
         this.offIn[0] = BigInt(sqe.addr);
         this.offOut[0] = BigInt(sqe.off);
-        return r(libc.splice(
+        // SPLICE_F_NONBLOCK: never wait on the pipe end in this thread (its peer may be us).
+        const res = libc.splice(
           fdIn, sqe.addr === ALL_ONES ? null : this.offIn, fd, sqe.off === ALL_ONES ? null : this.offOut,
-          sqe.len, sqe.opFlags & 0x7fffffff,
-        ));
+          sqe.len, (sqe.opFlags & ~SPLICE_F.FD_IN_FIXED) | SPLICE_F.NONBLOCK,
+        );
+        if (res >= 0) return res;
+        const e = errno();
+        if (e !== E.EAGAIN) return -e;
+        // Wait for whichever end is a pipe (or socket): a regular file is always "ready".
+        const fds: number[] = [];
+        const events: number[] = [];
+        if (isStream(fdIn)) fds.push(fdIn), events.push(POLL.IN);
+        if (isStream(fd)) fds.push(fd), events.push(POLL.OUT);
+        return this.parkOn(sqe, fds, events);
       }
       case OP.SEND: return this.socketOp(sqe, POLL.OUT, () => libc.send(fd, p, sqe.len, sqe.opFlags | MSG.DONTWAIT));
       case OP.RECV: return this.socketOp(sqe, POLL.IN, () => libc.recv(fd, p, sqe.len, sqe.opFlags | MSG.DONTWAIT));
@@ -230,6 +303,38 @@ export class SyncBackend implements RingBackend {
     }
   }
 
+  private oneIov(addr: number, len: number): number {
+    this.iov[0] = BigInt(addr);
+    this.iov[1] = BigInt(len);
+    return this.iovAddr;
+  }
+
+  /**
+   * READ/WRITE(V): pread/pwrite at an offset; at the current position (offset -1), or on a
+   * pipe or socket (which ignore offsets in io_uring, where pread says ESPIPE), without
+   * blocking: preadv2/pwritev2 with RWF_NOWAIT, parked until poll(2) says ready.
+   */
+  private readWrite(sqe: Sqe, fd: number, write: boolean, iov: number, count: number): number {
+    if (sqe.off !== ALL_ONES) {
+      const v = write ? libc.pwritev(fd, iov as Pointer, count, sqe.off) : libc.preadv(fd, iov as Pointer, count, sqe.off);
+      if (v >= 0) return v;
+      const e = errno();
+      if (e !== E.ESPIPE) return -e;
+    }
+    const v = libc.syscall(write ? SYS_PWRITEV2 : SYS_PREADV2, fd, iov, count, -1, 0, RWF_NOWAIT);
+    if (v >= 0) return v;
+    const e = errno();
+    if (e === E.EAGAIN) {
+      const events = write ? POLL.OUT : POLL.IN;
+      // A regular file says EAGAIN when the data is not cached; poll says it is ready.
+      if (!this.pollNow(fd, events)) return this.park(sqe, events);
+    } else if (e !== E.EOPNOTSUPP) {
+      return -e;
+    }
+    const b = write ? libc.writev(fd, iov as Pointer, count) : libc.readv(fd, iov as Pointer, count);
+    return b < 0 ? -errno() : b;
+  }
+
   private installFile(sqe: Sqe, fd: number): number {
     if (fd < 0 || sqe.fileIndex === 0) return fd;
     let slot = sqe.fileIndex === 0xffffffff ? this.files.indexOf(-1) : sqe.fileIndex - 1;
@@ -260,7 +365,11 @@ export class SyncBackend implements RingBackend {
   }
 
   private park(sqe: Sqe, events: number): number {
-    this.parked.push({ sqe, events });
+    return this.parkOn(sqe, [this.fd(sqe)], [events]);
+  }
+
+  private parkOn(sqe: Sqe, fds: number[], events: number[]): number {
+    this.parked.push({ sqe, fds, events, chain: this.cont.chain, next: this.cont.next });
     return PARKED;
   }
 
@@ -276,8 +385,10 @@ export class SyncBackend implements RingBackend {
   private retryParked(): void {
     const parked = this.parked.splice(0);
     for (const p of parked) {
+      this.cont = p;
       const res = this.execute(p.sqe);
-      if (res !== PARKED) this.post(p.sqe.userData, res, p.sqe.flags);
+      this.cont = NO_CHAIN;
+      if (res !== PARKED) this.resume(p.sqe, res, p);
     }
   }
 
@@ -288,33 +399,53 @@ export class SyncBackend implements RingBackend {
     const nsec = Number(read.i64(sqe.addr as Pointer, 8));
     const ms = sec * 1000 + nsec / 1e6;
     const deadline = (sqe.opFlags & TIMEOUT_F.ABS) !== 0 ? ms : performance.now() + ms;
-    this.timers.push({
-      userData: sqe.userData, deadline, count: sqe.off, seen: 0,
-      etimeSuccess: (sqe.opFlags & TIMEOUT_F.ETIME_SUCCESS) !== 0,
-    });
+    this.timers.push({ sqe, deadline, count: sqe.off, seen: 0, chain: this.cont.chain, next: this.cont.next });
     return PARKED;
   }
 
   private expireTimers(): void {
     const now = performance.now();
+    const due = this.takeTimers((t) => t.deadline <= now);
+    for (const t of due) this.resume(t.sqe, -E.ETIME, t, true);
+  }
+
+  /**
+   * Remove and return the timers `fired` selects. Callers resume them only afterwards:
+   * resuming runs the rest of a chain, whose completions update `this.timers` again.
+   */
+  private takeTimers(fired: (t: Timer) => boolean): Timer[] {
+    const out: Timer[] = [];
     for (let i = 0; i < this.timers.length; i++) {
       const t = this.timers[i];
-      if (t.deadline <= now) {
+      if (fired(t)) {
         this.timers.splice(i--, 1);
-        this.post(t.userData, -E.ETIME, 0);
+        out.push(t);
       }
     }
+    return out;
+  }
+
+  /**
+   * A completion other than a timeout's was posted: count it for TIMEOUTs waiting for a
+   * number of completions. Like the kernel, a timeout's own completion does not count,
+   * and it is posted after the completion that made the count.
+   */
+  private countForTimers(): void {
+    const due = this.takeTimers((t) => t.count > 0 && ++t.seen >= t.count);
+    for (const t of due) this.resume(t.sqe, 0, t, true);
   }
 
   private cancel(userData: number): number {
-    const ti = this.timers.findIndex((t) => t.userData === userData);
+    const ti = this.timers.findIndex((t) => t.sqe.userData === userData);
     if (ti >= 0) {
-      this.post(this.timers.splice(ti, 1)[0].userData, -E.ECANCELED, 0);
+      const t = this.timers.splice(ti, 1)[0];
+      this.resume(t.sqe, -E.ECANCELED, t, true);
       return 0;
     }
     const pi = this.parked.findIndex((p) => p.sqe.userData === userData);
     if (pi >= 0) {
-      this.post(this.parked.splice(pi, 1)[0].sqe.userData, -E.ECANCELED, 0);
+      const p = this.parked.splice(pi, 1)[0];
+      this.resume(p.sqe, -E.ECANCELED, p);
       return 0;
     }
     return -E.ENOENT;
@@ -332,13 +463,18 @@ export class SyncBackend implements RingBackend {
       Bun.sleepSync(timeout);
       return true;
     }
-    const fds = new Uint8Array(this.parked.length * POLLFD.size);
+    let n = 0;
+    for (const p of this.parked) n += p.fds.length;
+    const fds = new Uint8Array(Math.max(1, n) * POLLFD.size);
     const dv = new DataView(fds.buffer);
-    this.parked.forEach((p, i) => {
-      dv.setInt32(i * POLLFD.size, this.fd(p.sqe), true);
-      dv.setInt16(i * POLLFD.size + 4, p.events, true);
-    });
-    libc.poll(fds, this.parked.length, timeout);
+    let i = 0;
+    for (const p of this.parked) {
+      for (let j = 0; j < p.fds.length; j++, i++) {
+        dv.setInt32(i * POLLFD.size + POLLFD.fd, p.fds[j], true);
+        dv.setInt16(i * POLLFD.size + POLLFD.events, p.events[j], true);
+      }
+    }
+    libc.poll(fds, n, timeout);
     return true;
   }
 
@@ -349,21 +485,16 @@ export class SyncBackend implements RingBackend {
     return (cq[1] - cq[0]) >>> 0;
   }
 
-  private post(userData: number, res: number, _flags: number): void {
-    for (const t of this.timers) {
-      if (t.count > 0 && ++t.seen >= t.count) {
-        this.timers.splice(this.timers.indexOf(t), 1);
-        this.post(t.userData, 0, 0);
-        break;
-      }
-    }
-    if ((_flags & IOSQE.CQE_SKIP_SUCCESS) !== 0 && res >= 0) return;
+  /** `sqeFlags` are the SQE's IOSQE_* flags (for CQE_SKIP_SUCCESS); CQE flags are always 0. */
+  private post(userData: number, res: number, sqeFlags: number, fromTimer = false): void {
+    if ((sqeFlags & IOSQE.CQE_SKIP_SUCCESS) !== 0 && res >= 0) return;
     if (this.overflow.length > 0 || this.available() >= this.memory.cqEntries) {
       this.overflow.push(userData, res);
       this.memory.sq[this.memory.sqFlags] |= SQ_FLAGS.CQ_OVERFLOW;
-      return;
+    } else {
+      this.write(userData, res);
     }
-    this.write(userData, res);
+    if (!fromTimer && this.timers.length > 0) this.countForTimers();
   }
 
   private write(userData: number, res: number): void {
@@ -421,6 +552,16 @@ export class SyncBackend implements RingBackend {
 }
 
 const PARKED = Number.MIN_SAFE_INTEGER;
+const NO_CHAIN: Continuation = { chain: null, next: 0 };
+/** x86_64 preadv2/pwritev2 (glibc 2.36's wrappers are not in ffi/libc.ts) and RWF_NOWAIT. */
+const SYS_PREADV2 = 327;
+const SYS_PWRITEV2 = 328;
+const RWF_NOWAIT = 0x8;
+
+/** A pipe or a socket (lseek says ESPIPE): the kinds of file a splice can wait on. */
+function isStream(fd: number): boolean {
+  return libc.lseek(fd, 0, SEEK.CUR) < 0 && errno() === E.ESPIPE;
+}
 
 const EMULATED = [
   OP.NOP, OP.READ, OP.WRITE, OP.READ_FIXED, OP.WRITE_FIXED, OP.READV, OP.WRITEV, OP.FSYNC, OP.OPENAT,
