@@ -19,6 +19,7 @@
  *         read exactly hs.bytesNeeded() bytes (kTLS) or any amount, then hs.receive(bytes)
  *         (which returns how many it consumed; the rest belongs to the record layer).
  *   const keys = hs.result();
+ *   on a ProtocolError from receive(): still send what nextOutgoing() returns, then close.
  */
 import { hmac } from "@noble/hashes/hmac.js";
 import { expand, extract } from "@noble/hashes/hkdf.js";
@@ -70,7 +71,11 @@ export interface HandshakeConfig {
   flags?: number;
   /** Option bits we understand from the peer; any other bit set by the peer fails the handshake. Default 0. */
   acceptPeerFlags?: number;
-  /** Source of the 32-byte nonce; tests only. Defaults to crypto.getRandomValues. */
+  /**
+   * Deterministic randomness for test vectors only: supplies the 32-byte nonce and then
+   * the 32 bytes of the CPace scalar. Never set it in production; the default is
+   * crypto.getRandomValues for the nonce and pake.ts's own sampling for the scalar.
+   */
   randomBytes?: (n: number) => Uint8Array;
 }
 
@@ -126,6 +131,7 @@ export class Handshake {
   private readonly flags: number;
   private readonly acceptPeerFlags: number;
   private readonly nonce: Uint8Array;
+  private readonly testRandom: ((n: number) => Uint8Array) | undefined;
   private readonly outgoing: Uint8Array[] = [];
 
   private state: State = "hello";
@@ -161,7 +167,8 @@ export class Handshake {
     this.plaintext = config.plaintext ?? false;
     this.flags = flags;
     this.acceptPeerFlags = accept;
-    this.nonce = (config.randomBytes ?? ((n: number) => crypto.getRandomValues(new Uint8Array(n))))(NONCE_LENGTH);
+    this.testRandom = config.randomBytes;
+    this.nonce = (this.testRandom ?? ((n: number) => crypto.getRandomValues(new Uint8Array(n))))(NONCE_LENGTH);
     if (this.nonce.length !== NONCE_LENGTH) throw new RangeError("randomBytes returned the wrong length");
     // Both ends send HELLO at once, before hearing from the peer, so an option mismatch
     // is detected by both, each with its own clear message, and never hangs.
@@ -174,9 +181,13 @@ export class Handshake {
     return this.state === "done";
   }
 
-  /** Next framed message to send, or null when nothing is pending. */
+  /**
+   * Next framed message to send, or null when nothing is pending. Keep sending these even
+   * after receive() has thrown: a message queued before the failure (typically our
+   * CONFIRM, queued while the same chunk carried the peer's bad CONFIRM) lets the peer
+   * reach the same precise error instead of a timeout. Then close.
+   */
   nextOutgoing(): Uint8Array | null {
-    if (this.state === "failed") return null;
     return this.outgoing.shift() ?? null;
   }
 
@@ -203,7 +214,8 @@ export class Handshake {
       if (e instanceof ProtocolError) {
         this.failure = e;
         this.state = "failed";
-        this.outgoing.length = 0;
+        this.secret.fill(0);
+        this.cpace = undefined;
       }
       throw e;
     }
@@ -344,7 +356,12 @@ export class Handshake {
     this.peerFlags = peer.flags;
     this.peerHello = message;
     const sid = this.role === "client" ? concat([this.nonce, peer.nonce]) : concat([peer.nonce, this.nonce]);
-    this.cpace = cpaceStart(this.secret, sid, CPACE_CI);
+    let testScalar: Uint8Array | undefined;
+    if (this.testRandom !== undefined) {
+      testScalar = this.testRandom(32).slice();
+      testScalar[31] &= 0x0f; // same shape as pake.ts's sampling: below 2^252
+    }
+    this.cpace = cpaceStart(this.secret, sid, CPACE_CI, testScalar);
     // The generator is all the secret was needed for; do not keep it around.
     this.secret.fill(0);
     this.secret = new Uint8Array(0);

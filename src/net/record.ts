@@ -534,7 +534,9 @@ export class RecordSealer extends RecordKey {
   /**
    * Seals one record (≤ 16384 plaintext bytes) into out[offset ..] and returns the bytes
    * written (plaintext.length + 22). Lets the transport build a whole send batch in one
-   * buffer. `plaintext` must not overlap the destination range.
+   * buffer. In-place sealing is allowed and saves a copy: `plaintext` may be the bytes
+   * out[offset + 5, offset + 5 + n) themselves (read file data straight there); it must
+   * not overlap the 5 header bytes.
    */
   sealInto(out: Uint8Array, offset: number, plaintext: Uint8Array, contentType: number = CONTENT_TYPE_APPLICATION_DATA): number {
     const n = plaintext.length;
@@ -543,6 +545,11 @@ export class RecordSealer extends RecordKey {
     const total = n + RECORD_OVERHEAD;
     if (!Number.isInteger(offset) || offset < 0 || offset + total > out.length) {
       throw new RangeError(`no room for a ${total}-byte record at offset ${offset} of ${out.length}`);
+    }
+    if (plaintext.buffer === out.buffer) {
+      const p = plaintext.byteOffset;
+      const h = out.byteOffset + offset;
+      if (p < h + RECORD_HEADER_LENGTH && p + n > h) throw new RangeError("plaintext overlaps the record header");
     }
     if (this.limitReached()) throw new KeyUsageLimitError("seal", this.count);
     const bodyLength = n + 1 + RECORD_TAG_LENGTH;
