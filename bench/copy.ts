@@ -15,6 +15,7 @@ import {
   dstRoot,
   makeLogger,
   parseGen,
+  parseNonNegativeInt,
   parsePositiveInt,
   prepareDatasets,
   selectFs,
@@ -22,10 +23,10 @@ import {
   uringSyncCommand,
 } from "./lib/cli.ts";
 import { CompetitorFailure, expectedStats, renderCommands, renderTable, runRounds, type Tool } from "./lib/harness.ts";
-import { commandLine, formatMachine, machineInfo, toolVersions } from "./lib/machine.ts";
+import { busyProcesses, commandLine, formatMachine, loadAvg, machineInfo, toolVersions } from "./lib/machine.ts";
 import { dumpJson, entryFor, type SetReport } from "./lib/report.ts";
 import { updateSection } from "./lib/results.ts";
-import { pipeline, timedRun, type CacheMode } from "./lib/run.ts";
+import { interrupted, pipeline, timedRun, type CacheMode } from "./lib/run.ts";
 
 const BASELINE = "cp-r";
 const COMPETITORS = ["cp-r", "cp-a", "rsync", "tar"] as const;
@@ -38,11 +39,14 @@ tools alternated run by run (the starting tool rotates), medians and ratios to c
   --sets a,b,...        data sets (default small10k,medium10k,large8,small100k; "all" = every set)
                         ${DATASET_NAMES.join(", ")}
   --mode warm|cold|both warm: sync before each run; cold: sync + drop_caches (default warm)
-  --runs N              runs per tool and data set (default 5)
+  --runs N              timed runs per tool and data set (default 5)
+  --warmup N            untimed rounds first (default 1; every tool once; verified)
   --uring-flags FLAGS   extra uring-sync flags, e.g. "-j 2"; repeat for several variants
                         (each is its own row); "" is the plain variant
   --tools a,b,...       subset of: uring-sync,${COMPETITORS.join(",")} (default all)
   --results PATH        results file (default bench/RESULTS.md); --no-results to skip writing
+  --no-snapshot         run dist/uring-sync in place (default: run a private copy taken at
+                        the start, so a rebuild during the run cannot mix versions)
   --timeout SEC         kill a run after SEC seconds (default 1800)
   --trim-every N        fstrim every N rounds on ext4 (default 1)
 
@@ -121,12 +125,14 @@ async function main(): Promise<void> {
       sets: { type: "string", default: "small10k,medium10k,large8,small100k" },
       mode: { type: "string", default: "warm" },
       runs: { type: "string", default: "5" },
+      warmup: { type: "string", default: "1" },
       "uring-flags": { type: "string", multiple: true },
       tools: { type: "string" },
       results: { type: "string", default: join(REPO_ROOT, "bench", "RESULTS.md") },
       "no-results": { type: "boolean", default: false },
       timeout: { type: "string", default: "1800" },
       "trim-every": { type: "string", default: "1" },
+      "no-snapshot": { type: "boolean", default: false },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -141,6 +147,7 @@ async function main(): Promise<void> {
     values.mode === "both" ? ["warm", "cold"] : values.mode === "warm" || values.mode === "cold" ? [values.mode] : [];
   if (modes.length === 0) throw new Error(`--mode must be warm, cold or both`);
   const runs = parsePositiveInt("--runs", values.runs);
+  const warmup = parseNonNegativeInt("--warmup", values.warmup);
   const timeoutMs = parsePositiveInt("--timeout", values.timeout) * 1000;
   const trimEvery = Number.parseInt(values["trim-every"], 10) || 0;
   const variants = values["uring-flags"] ?? [""];
@@ -152,6 +159,9 @@ async function main(): Promise<void> {
   }
 
   const command = commandLine(REPO_ROOT);
+  const us = uringSyncCommand({ snapshot: !values["no-snapshot"] });
+  log(`uring-sync: ${us.display} (${us.identity})${us.snapshot ? `, running a snapshot copy: ${us.snapshot}` : ""}`);
+  const notes = new Map<string, string>();
   const fs = selectFs(values);
   const machine = formatMachine(machineInfo());
   log(`file system: ${fs.description}`);
@@ -168,6 +178,9 @@ async function main(): Promise<void> {
       const expected = expectedStats(d.dir, d.marker);
       for (const mode of modes) {
         const startedAt = new Date().toISOString();
+        const loadBefore = loadAvg();
+        const busy = busyProcesses();
+        if (busy.length > 0) log(`warning: the machine is busy (${busy.join(", ")}); expect noise`);
         const t0 = performance.now();
         log(`${set} ${mode}: ${tools.map((t) => t.label).join(", ")}; ${runs} runs each`);
         const outcomes = await runRounds({
@@ -176,6 +189,7 @@ async function main(): Promise<void> {
           src: d.dir,
           dstRoot: dstRoot(fs, "copy"),
           runs,
+          warmup,
           mode,
           expected,
           fs,
@@ -184,12 +198,20 @@ async function main(): Promise<void> {
         });
         const table = renderTable(outcomes, BASELINE, "cp -r", (t) => (t.id.startsWith("uring-sync") ? copyTarget(set, mode) : undefined));
         const seconds = (performance.now() - t0) / 1000;
-        reports.push({ set, mode, stats: expected, outcomes, table, startedAt, seconds });
+        reports.push({ set, mode, stats: expected, outcomes, table, startedAt, seconds, loadBefore, loadAfter: loadAvg() });
+        if (us.changed()) {
+          const note = us.snapshot
+            ? `${us.display} was rebuilt during this run; the snapshot taken at the start (${us.identity}) was measured throughout`
+            : `the uring-sync sources changed during this run: its rows may mix versions; re-run`;
+          notes.set(`${set}:${mode}`, note);
+          log(`warning: ${note}`);
+        }
         console.log(`\n### ${set} (${DATASETS[set].description}), ${mode} cache, ${fs.kind}\n\n${table}\n`);
         log(`${set} ${mode} took ${seconds.toFixed(1)} s`);
       }
     }
   } catch (e) {
+    if (interrupted() !== undefined) return; // the signal handler kills the running tool and exits
     if (e instanceof CompetitorFailure) {
       console.error(`\nABORTED: a competitor failed, so no comparison is valid.\n${e.message}`);
       process.exit(2);
@@ -206,7 +228,7 @@ async function main(): Promise<void> {
       "Generated by `bench/copy.ts`; each entry below is replaced when the same data set, cache mode and file system is measured again.",
       "Wall seconds per run (lower is better): median, min and max over the runs; ratio = median / median of `cp -r` measured in the same run.",
       "Warm: `sync` before each run; cold: `sync; echo 3 > /proc/sys/vm/drop_caches` before each run. The destination is deleted (untimed) between runs.",
-      "Each tool's first copy is checked (file count, directory count, total bytes, a byte-compared sample of files).",
+      "One untimed warm-up round first (--warmup); each tool's first copy is checked (file count, directory count, total bytes, a byte-compared sample of files).",
       "Targets (uring-sync / cp -r): cold <= 0.45 on small100k, <= 0.40 on medium10k; warm <= 0.8 on small10k and small100k, <= 0.7 on large8; never > 1.0 anywhere.",
       "",
       "Commands:",
@@ -215,13 +237,17 @@ async function main(): Promise<void> {
       "",
       `Last run: ${toolVersions(["cp", "rsync", "tar"])}.`,
     ].join("\n");
-    const extra = `uring-sync: \`${uringSyncCommand().display}\``;
-    updateSection(values.results, "copy", header, reports.map((r) => entryFor(r, fs, { command, machine, runs, extra })));
+    const extra = `uring-sync: \`${us.display}\` (${us.identity})`;
+    updateSection(values.results, "copy", header, reports.map((r) => {
+        const note = notes.get(`${r.set}:${r.mode}`);
+        return entryFor(r, fs, { command, machine, runs, warmup, extra: note ? `${extra}; NOTE: ${note}` : extra });
+      }));
     log(`updated the copy section of ${values.results}`);
   }
 }
 
 main().catch((e: unknown) => {
-  console.error(`copy: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+  const detail = e instanceof Error ? (process.env.BENCH_DEBUG ? (e.stack ?? e.message) : e.message) : String(e);
+  console.error(`copy: ${detail}`);
   process.exit(1);
 });

@@ -17,6 +17,7 @@ import {
   dstRoot,
   makeLogger,
   parseGen,
+  parseNonNegativeInt,
   parsePositiveInt,
   prepareDatasets,
   selectFs,
@@ -25,11 +26,11 @@ import {
   type UringCommand,
 } from "./lib/cli.ts";
 import { CompetitorFailure, expectedStats, renderCommands, renderTable, runRounds, type Tool } from "./lib/harness.ts";
-import { commandLine, formatMachine, machineInfo, toolVersions } from "./lib/machine.ts";
+import { busyProcesses, commandLine, formatMachine, loadAvg, machineInfo, toolVersions } from "./lib/machine.ts";
 import { dumpJson, entryFor, type SetReport } from "./lib/report.ts";
 import { updateSection } from "./lib/results.ts";
-import { pipeline, shellJoin, sleep, spawnBackground, timedRun, type CacheMode, type RunResult } from "./lib/run.ts";
-import { isListening, startServers, stopProcess, track, waitListening, type Servers } from "./lib/servers.ts";
+import { interrupted, pipeline, shellJoin, sleep, spawnBackground, stopProcess, timedRun, type CacheMode, type RunResult } from "./lib/run.ts";
+import { isListening, startServers, waitListening, type Servers } from "./lib/servers.ts";
 
 const BASELINE = "rsync-ssh";
 const COMPETITORS = ["rsync-ssh", "rsync-ssh-aes", "rsyncd", "tar-ssh"] as const;
@@ -44,13 +45,16 @@ Ratios are to rsync -a over ssh with the default cipher.
   --sets a,b,...        data sets (default small10k,medium10k,large8,small100k; "all" = every set)
                         ${DATASET_NAMES.join(", ")}
   --mode warm|cold|both (default warm)
-  --runs N              runs per tool and data set (default 5)
+  --runs N              timed runs per tool and data set (default 5)
+  --warmup N            untimed rounds first (default 1; every tool once; verified)
   --tools a,b,...       subset of: uring-sync,uring-sync-plain,${COMPETITORS.join(",")} (default all)
   --uring-flags FLAGS   extra flags for both uring-sync ends, e.g. "-j 2"
   --ssh-port N          sshd port on 127.0.0.1 (default 2222)
   --rsyncd-port N       rsync daemon port on 127.0.0.1 (default 8730)
   --port N              uring-sync receiver port on 127.0.0.1 (default 7440)
   --results PATH        results file (default bench/RESULTS.md); --no-results to skip writing
+  --no-snapshot         run dist/uring-sync in place (default: run a private copy taken at
+                        the start, so a rebuild during the run cannot mix versions)
   --timeout SEC         kill a run after SEC seconds (default 1800)
   --trim-every N        fstrim every N rounds on ext4 (default 1)
 
@@ -87,7 +91,7 @@ function competitorTools(sv: Servers, timeoutMs: number): Tool[] {
     {
       id: "rsyncd",
       label: "rsync daemon (no encryption)",
-      display: `rsync -a SRC/ rsync://127.0.0.1:${sv.rsyncdPort}/${sv.rsyncModule}/DST/`,
+      display: `rsync -a SRC/ rsync://127.0.0.1:${sv.rsyncdPort}/${sv.rsyncModule}/rsyncd/   (module path = the destination root)`,
       optional: false,
       run: (src, dst) =>
         timedRun(["rsync", "-a", `${src}/`, `rsync://127.0.0.1:${sv.rsyncdPort}/${sv.rsyncModule}/${dst.split("/").pop() ?? ""}/`], o),
@@ -123,7 +127,6 @@ async function uringTransfer(
   const sendArgv = [...bin.argv, "send", src, `127.0.0.1:${port}`, "--quiet", ...flags];
   if (isListening(port)) return failed(recvArgv, `port ${port} is already in use (use --port)`, 1);
   const recv = spawnBackground(recvArgv, { env });
-  track(recv);
   if (!(await waitListening(port, recv, 15_000))) {
     recv.proc.kill("SIGKILL");
     const d = await recv.done;
@@ -131,7 +134,6 @@ async function uringTransfer(
   }
   const t0 = performance.now();
   const send = spawnBackground(sendArgv, { env });
-  track(send);
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
@@ -176,6 +178,7 @@ async function main(): Promise<void> {
       sets: { type: "string", default: "small10k,medium10k,large8,small100k" },
       mode: { type: "string", default: "warm" },
       runs: { type: "string", default: "5" },
+      warmup: { type: "string", default: "1" },
       tools: { type: "string" },
       "uring-flags": { type: "string", default: "" },
       "ssh-port": { type: "string", default: "2222" },
@@ -185,6 +188,7 @@ async function main(): Promise<void> {
       "no-results": { type: "boolean", default: false },
       timeout: { type: "string", default: "1800" },
       "trim-every": { type: "string", default: "1" },
+      "no-snapshot": { type: "boolean", default: false },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -199,11 +203,15 @@ async function main(): Promise<void> {
     values.mode === "both" ? ["warm", "cold"] : values.mode === "warm" || values.mode === "cold" ? [values.mode] : [];
   if (modes.length === 0) throw new Error(`--mode must be warm, cold or both`);
   const runs = parsePositiveInt("--runs", values.runs);
+  const warmup = parseNonNegativeInt("--warmup", values.warmup);
   const timeoutMs = parsePositiveInt("--timeout", values.timeout) * 1000;
   const trimEvery = Number.parseInt(values["trim-every"], 10) || 0;
   const port = parsePositiveInt("--port", values.port);
 
   const command = commandLine(REPO_ROOT);
+  const us = uringSyncCommand({ snapshot: !values["no-snapshot"] });
+  log(`uring-sync: ${us.display} (${us.identity})${us.snapshot ? `, running a snapshot copy: ${us.snapshot}` : ""}`);
+  const notes = new Map<string, string>();
   const fs = selectFs(values);
   const machine = formatMachine(machineInfo());
   log(`file system: ${fs.description}`);
@@ -235,6 +243,9 @@ async function main(): Promise<void> {
       const expected = expectedStats(d.dir, d.marker);
       for (const mode of modes) {
         const startedAt = new Date().toISOString();
+        const loadBefore = loadAvg();
+        const busy = busyProcesses();
+        if (busy.length > 0) log(`warning: the machine is busy (${busy.join(", ")}); expect noise`);
         const t0 = performance.now();
         log(`${set} ${mode}: ${tools.map((t) => t.label).join(", ")}; ${runs} runs each`);
         const outcomes = await runRounds({
@@ -243,6 +254,7 @@ async function main(): Promise<void> {
           src: d.dir,
           dstRoot: dstDir,
           runs,
+          warmup,
           mode,
           expected,
           fs,
@@ -251,12 +263,20 @@ async function main(): Promise<void> {
         });
         const table = renderTable(outcomes, BASELINE, "rsync over ssh", () => undefined);
         const seconds = (performance.now() - t0) / 1000;
-        reports.push({ set, mode, stats: expected, outcomes, table, startedAt, seconds });
+        reports.push({ set, mode, stats: expected, outcomes, table, startedAt, seconds, loadBefore, loadAfter: loadAvg() });
+        if (us.changed()) {
+          const note = us.snapshot
+            ? `${us.display} was rebuilt during this run; the snapshot taken at the start (${us.identity}) was measured throughout`
+            : `the uring-sync sources changed during this run: its rows may mix versions; re-run`;
+          notes.set(`${set}:${mode}`, note);
+          log(`warning: ${note}`);
+        }
         console.log(`\n### ${set} (${DATASETS[set].description}), ${mode} cache, ${fs.kind}, loopback\n\n${table}\n`);
         log(`${set} ${mode} took ${seconds.toFixed(1)} s`);
       }
     }
   } catch (e) {
+    if (interrupted() !== undefined) return; // the signal handler stops everything and exits
     await sv.stop();
     if (e instanceof CompetitorFailure) {
       console.error(`\nABORTED: a competitor failed, so no comparison is valid.\n${e.message}`);
@@ -276,7 +296,7 @@ async function main(): Promise<void> {
       "Both ends run on the same 2-core machine over 127.0.0.1 (sender and receiver compete for the CPUs), source and destination on the same file system.",
       "Wall seconds per run (lower is better): median, min and max over the runs; ratio = median / median of `rsync -a` over ssh with the default cipher, measured in the same run.",
       "uring-sync is timed from the sender's start to the receiver's exit (the receiver is started and listening before the clock starts).",
-      "Warm: `sync` before each run; cold: `sync; echo 3 > /proc/sys/vm/drop_caches`. The destination is deleted (untimed) between runs; each tool's first copy is verified.",
+      "Warm: `sync` before each run; cold: `sync; echo 3 > /proc/sys/vm/drop_caches`. The destination is deleted (untimed) between runs; one untimed warm-up round first; each tool's first copy is verified.",
       `sshd: OpenSSH on 127.0.0.1:${sv.sshPort} with a throwaway ed25519 key, default cipher negotiated: ${sv.defaultCipher}; rsync daemon: \`use chroot = no\`.`,
       "",
       "Commands:",
@@ -285,13 +305,17 @@ async function main(): Promise<void> {
       "",
       `Last run: ${toolVersions(["rsync", "tar", "ssh"])}.`,
     ].join("\n");
-    const extra = `uring-sync: \`${uringSyncCommand().display}\``;
-    updateSection(values.results, "net", header, reports.map((r) => entryFor(r, fs, { command, machine, runs, extra })));
+    const extra = `uring-sync: \`${us.display}\` (${us.identity})`;
+    updateSection(values.results, "net", header, reports.map((r) => {
+        const note = notes.get(`${r.set}:${r.mode}`);
+        return entryFor(r, fs, { command, machine, runs, warmup, extra: note ? `${extra}; NOTE: ${note}` : extra });
+      }));
     log(`updated the net section of ${values.results}`);
   }
 }
 
 main().catch((e: unknown) => {
-  console.error(`net: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+  const detail = e instanceof Error ? (process.env.BENCH_DEBUG ? (e.stack ?? e.message) : e.message) : String(e);
+  console.error(`net: ${detail}`);
   process.exit(1);
 });

@@ -1,9 +1,12 @@
 // bench/lib/cli.ts — owns what the benchmark CLIs share: the file-system options (--fs
 // ext4|tmpfs|dir, --dir, --tmpfs-size, --fresh-fs, --force-rootfs), the uring-sync
-// command resolution ($URING_SYNC_BIN, else dist/uring-sync, else bun src/cli/main.ts),
+// command resolution ($URING_SYNC_BIN, else dist/uring-sync, else bun src/cli/main.ts;
+// compiled binaries are snapshotted and identified by hash),
 // data-set preparation on the chosen file system, and small argument helpers.
 
-import { existsSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { ensureDataset, type DatasetName, type GenOptions, type Marker } from "./datasets.ts";
 import { ensureExt4, ensureTmpfs, useDir, type BenchFs } from "./mount.ts";
@@ -73,6 +76,12 @@ export function parsePositiveInt(flag: string, s: string): number {
   return n;
 }
 
+export function parseNonNegativeInt(flag: string, s: string): number {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${flag} expects a non-negative integer, got ${JSON.stringify(s)}`);
+  return n;
+}
+
 /** Data sets live in <fs>/data, destinations in <fs>/dst. */
 export function dataRoot(fs: BenchFs): string {
   return join(fs.dir, "data");
@@ -97,20 +106,89 @@ export function prepareDatasets(
 }
 
 export interface UringCommand {
+  /** What is run: for a compiled binary, a private snapshot copy (see below). */
   argv: string[];
+  /** The command as the user named it (dist/uring-sync, $URING_SYNC_BIN, bun src/cli/main.ts). */
   display: string;
+  /** Content identity: "sha256:<12 hex>" of the binary, or of the source tree for bun src/.... */
+  identity: string;
+  /** Path of the private copy that is run, when the binary was snapshotted. */
+  snapshot?: string;
+  /** True if the named binary/source changed since it was resolved (e.g. rebuilt by someone mid-run). */
+  changed: () => boolean;
 }
 
-/** The uring-sync command: $URING_SYNC_BIN (split on spaces), dist/uring-sync, or bun src/cli/main.ts. */
-export function uringSyncCommand(): UringCommand {
-  const env = process.env.URING_SYNC_BIN;
-  if (env !== undefined && env.trim() !== "") {
-    const argv = env.trim().split(/\s+/);
-    return { argv, display: env.trim() };
+function sha256File(path: string): string {
+  const h = createHash("sha256");
+  h.update(readFileSync(path));
+  return h.digest("hex");
+}
+
+/**
+ * Hash of the argv's files (a single binary: its own sha256, comparable with sha256sum);
+ * a file under src/ stands for the whole src/ tree, since Bun runs the sources.
+ */
+function contentIdentity(argv: readonly string[]): string {
+  const parts: string[] = [];
+  const srcRoot = join(REPO_ROOT, "src");
+  for (const a of argv) {
+    if (a === process.execPath || !existsSync(a) || !statSync(a).isFile()) continue;
+    if (resolve(a).startsWith(`${srcRoot}/`)) {
+      const h = createHash("sha256");
+      const files = readdirSync(srcRoot, { recursive: true, withFileTypes: true })
+        .filter((e) => e.isFile())
+        .map((e) => join(e.parentPath, e.name))
+        .sort();
+      for (const f of files) h.update(f).update(readFileSync(f));
+      parts.push(`src:${h.digest("hex")}`);
+    } else {
+      parts.push(sha256File(a));
+    }
   }
+  const one = parts.length === 1 && !parts[0].startsWith("src:") ? parts[0] : createHash("sha256").update(parts.join("\n")).digest("hex");
+  return `sha256:${one.slice(0, 12)}`;
+}
+
+let resolved: UringCommand | undefined;
+
+/**
+ * The uring-sync command: $URING_SYNC_BIN (split on spaces), else dist/uring-sync, else
+ * bun src/cli/main.ts. Resolved once per process. A compiled binary is copied to a private
+ * temp file first (unless snapshot is false), so a rebuild of dist/ by someone else during
+ * a long run cannot mix two versions in one table.
+ */
+export function uringSyncCommand(opts: { snapshot?: boolean } = {}): UringCommand {
+  if (resolved !== undefined) return resolved;
+  const env = process.env.URING_SYNC_BIN;
+  let argv: string[];
+  let display: string;
   const dist = join(REPO_ROOT, "dist", "uring-sync");
-  if (existsSync(dist)) return { argv: [dist], display: "dist/uring-sync" };
-  return { argv: [process.execPath, join(REPO_ROOT, "src", "cli", "main.ts")], display: "bun src/cli/main.ts" };
+  if (env !== undefined && env.trim() !== "") {
+    argv = env.trim().split(/\s+/);
+    display = env.trim();
+  } else if (existsSync(dist)) {
+    argv = [dist];
+    display = "dist/uring-sync";
+  } else {
+    argv = [process.execPath, join(REPO_ROOT, "src", "cli", "main.ts")];
+    display = "bun src/cli/main.ts";
+  }
+  const named = [...argv];
+  const identity = contentIdentity(named);
+  const bin = argv[0];
+  const isCompiled =
+    bin !== process.execPath && !/(^|\/)bun(\.exe)?$/.test(bin) && existsSync(bin) && statSync(bin).isFile();
+  if ((opts.snapshot ?? true) && isCompiled) {
+    const dir = mkdtempSync(join(tmpdir(), "uring-sync-bench-bin-"));
+    const copy = join(dir, "uring-sync");
+    copyFileSync(bin, copy);
+    chmodSync(copy, 0o755);
+    process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+    argv = [copy, ...argv.slice(1)];
+  }
+  const snapshot = argv[0] !== named[0] ? argv[0] : undefined;
+  resolved = { argv, display, identity, snapshot, changed: () => contentIdentity(named) !== identity };
+  return resolved;
 }
 
 /** Splits "-j 2" style flag strings into argv words. */

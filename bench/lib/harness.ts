@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, openSync, readSync, closeSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { BenchFs } from "./mount.ts";
 import { trim } from "./mount.ts";
-import { failureNote, ok, prepareCache, removeTree, type CacheMode, type RunResult } from "./run.ts";
+import { failureNote, interrupted, ok, prepareCache, removeTree, type CacheMode, type RunResult } from "./run.ts";
 import { formatRatio, formatSeconds, formatTarget, markdownTable, ratio, summarize } from "./stats.ts";
 import { formatStats, treeStats, verifyCopy, type TreeStats } from "./verify.ts";
 
@@ -42,6 +42,8 @@ export interface RoundsOptions {
   /** Parent of the per-tool destinations; must be on the benchmark file system. */
   dstRoot: string;
   runs: number;
+  /** Untimed rounds before the timed ones (the first copies into a fresh file system are slower). */
+  warmup: number;
   mode: CacheMode;
   expected: TreeStats;
   fs: BenchFs;
@@ -51,6 +53,7 @@ export interface RoundsOptions {
 }
 
 export class CompetitorFailure extends Error {}
+export class Interrupted extends Error {}
 
 /** Reads every file once so a warm run starts with the source in the page cache. */
 export function primeCache(src: string): void {
@@ -69,14 +72,22 @@ export function primeCache(src: string): void {
   }
 }
 
-/** Runs every tool `runs` times, alternating tools run by run. */
+/**
+ * Runs every tool `warmup` times untimed, then `runs` timed rounds, alternating tools run
+ * by run (the start rotates each round). Each tool's first copy (warm-up or timed) is
+ * verified.
+ */
 export async function runRounds(o: RoundsOptions): Promise<ToolOutcome[]> {
   const dstRoot = resolve(o.dstRoot);
   mkdirSync(dstRoot, { recursive: true });
   const outcomes: ToolOutcome[] = o.tools.map((tool) => ({ tool, samples: [] }));
+  const verified = new Set<ToolOutcome>();
   const n = outcomes.length;
   if (o.mode === "warm") primeCache(o.src);
-  for (let round = 0; round < o.runs; round++) {
+  const total = o.warmup + o.runs;
+  for (let round = 0; round < total; round++) {
+    const warmup = round < o.warmup;
+    const tag = warmup ? `warm-up ${round + 1}/${o.warmup}` : `${round - o.warmup + 1}/${o.runs}`;
     for (let k = 0; k < n; k++) {
       const out = outcomes[(round + k) % n];
       if (out.skipped !== undefined) continue;
@@ -84,10 +95,12 @@ export async function runRounds(o: RoundsOptions): Promise<ToolOutcome[]> {
       if (existsSync(dst)) removeTree(dst);
       out.tool.prepare?.(dst);
       prepareCache(o.mode);
+      if (interrupted() !== undefined) throw new Interrupted(`interrupted by ${interrupted()}`);
       const r = await out.tool.run(o.src, dst);
+      if (interrupted() !== undefined) throw new Interrupted(`interrupted by ${interrupted()}`);
       let problem: string | undefined;
       if (!ok(r)) problem = failureNote(r);
-      else if (out.samples.length === 0) problem = verifyCopy(o.src, dst, o.expected);
+      else if (!verified.has(out)) problem = verifyCopy(o.src, dst, o.expected);
       if (problem !== undefined) {
         const what = `${o.title} ${o.mode}: ${out.tool.label} failed: ${problem}`;
         if (existsSync(dst)) removeTree(dst);
@@ -96,8 +109,9 @@ export async function runRounds(o: RoundsOptions): Promise<ToolOutcome[]> {
         out.skipped = problem;
         continue;
       }
-      out.samples.push(r.seconds);
-      o.log(`  [${o.title} ${o.mode} ${round + 1}/${o.runs}] ${out.tool.label.padEnd(26)} ${r.seconds.toFixed(3)} s`);
+      verified.add(out);
+      if (!warmup) out.samples.push(r.seconds);
+      o.log(`  [${o.title} ${o.mode} ${tag}] ${out.tool.label.padEnd(26)} ${r.seconds.toFixed(3)} s${warmup ? " (untimed)" : ""}`);
       removeTree(dst);
     }
     if (o.trimEvery > 0 && (round + 1) % o.trimEvery === 0) trim(o.fs);

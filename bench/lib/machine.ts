@@ -1,6 +1,6 @@
 // bench/lib/machine.ts — owns the description of the machine and tool versions recorded
 // next to every benchmark result (nproc, CPU model, kernel, memory, versions of cp,
-// rsync, tar, ssh, bun), and the exact command line that produced a result.
+// rsync, tar, ssh, bun), the load at measurement time, and the exact command line.
 
 import { availableParallelism, totalmem } from "node:os";
 import { readFileSync } from "node:fs";
@@ -26,6 +26,27 @@ export function machineInfo(): MachineInfo {
   const nproc = nprocOut !== undefined ? Number.parseInt(nprocOut.trim(), 10) : availableParallelism();
   const kernel = (tryRunSync(["uname", "-r"]) ?? "unknown").trim();
   return { nproc, cpu, kernel, memGiB: Math.round(totalmem() / 2 ** 30) };
+}
+
+/** 1-minute load average (our own runs contribute to it too). */
+export function loadAvg(): number {
+  try {
+    return Number.parseFloat(readFileSync("/proc/loadavg", "utf8").split(" ")[0]);
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Other processes using the CPU right now (top 3 by %CPU, excluding ours), for noisy-run warnings. */
+export function busyProcesses(): string[] {
+  const out = tryRunSync(["ps", "-eo", "pid,ppid,pcpu,comm", "--sort=-pcpu", "--no-headers"]) ?? "";
+  const mine = String(process.pid);
+  return out
+    .split("\n")
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f.length >= 4 && f[0] !== mine && f[1] !== mine && Number.parseFloat(f[2]) >= 20)
+    .slice(0, 3)
+    .map((f) => `${f[3]} (${f[2]}% CPU)`);
 }
 
 export function formatMachine(m: MachineInfo): string {

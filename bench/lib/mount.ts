@@ -22,7 +22,10 @@ export interface MountEntry {
   mountPoint: string;
   fstype: string;
   source: string;
+  /** Per-mount options (rw,relatime...). */
   options: string;
+  /** File-system (superblock) options, e.g. tmpfs size. */
+  superOptions: string;
 }
 
 const DEFAULT_ROOT = "/work/.bench-img";
@@ -50,7 +53,13 @@ export function mounts(): MountEntry[] {
     if (post === undefined) continue;
     const f = pre.split(" ");
     const g = post.split(" ");
-    out.push({ mountPoint: unescapeMount(f[4]), options: f[5], fstype: g[0], source: unescapeMount(g[1]) });
+    out.push({
+      mountPoint: unescapeMount(f[4]),
+      options: f[5],
+      fstype: g[0],
+      source: unescapeMount(g[1]),
+      superOptions: g[2] ?? "",
+    });
   }
   return out;
 }
@@ -74,9 +83,11 @@ export function mountOf(path: string): MountEntry | undefined {
   return best;
 }
 
-/** True if path lives on the same device as "/". */
+/** True if path (or, if it does not exist yet, its nearest existing ancestor) is on the device of "/". */
 export function onRootFs(path: string): boolean {
-  return statSync(path).dev === statSync("/").dev;
+  let p = resolve(path);
+  while (!existsSync(p) && p !== "/") p = dirname(p);
+  return statSync(p).dev === statSync("/").dev;
 }
 
 /** Throws unless path is on a file system other than the root one (or force is set). */
@@ -122,7 +133,9 @@ export function ensureExt4(opts: Ext4Options = {}): BenchFs {
         console.error(`note: image ${image} is not on the root file system`);
       }
       mustRunSync(["truncate", "-s", opts.size ?? "30G", image]);
-      mustRunSync(["mkfs.ext4", "-q", "-F", image]);
+      // No lazy inode-table/journal init: otherwise ext4lazyinit writes in the background for a
+      // while after the first mount and disturbs the first benchmarks (cheap on a sparse file).
+      mustRunSync(["mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0", image]);
       console.error(`created ext4 image ${image} (${opts.size ?? "30G"}, sparse)`);
     }
     mustRunSync(["mount", "-o", "loop", image, ext4Dir], `mount -o loop ${image} ${ext4Dir}`);
@@ -159,14 +172,14 @@ export function ensureTmpfs(size: string): BenchFs {
   if (m === undefined || m.fstype !== "tmpfs") {
     throw new Error(`${tmpfsDir} is mounted but is ${m?.fstype ?? "nothing"}, not tmpfs`);
   }
-  return { kind: "tmpfs", dir: tmpfsDir, description: `tmpfs (${m.options})` };
+  return { kind: "tmpfs", dir: tmpfsDir, description: `tmpfs (${m.options},${m.superOptions})` };
 }
 
 /** Uses an existing directory; refuses the root file system unless forced. */
 export function useDir(dir: string, force: boolean): BenchFs {
   const d = resolve(dir);
-  mkdirSync(d, { recursive: true });
   assertNotRootFs(d, force);
+  mkdirSync(d, { recursive: true });
   const m = mountOf(d);
   return { kind: "dir", dir: d, description: `${m?.fstype ?? "?"} on ${m?.source ?? "?"} (${d})` };
 }

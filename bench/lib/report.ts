@@ -20,6 +20,9 @@ export interface SetReport {
   table: string;
   startedAt: string;
   seconds: number;
+  /** 1-minute load average just before and just after the measurements. */
+  loadBefore: number;
+  loadAfter: number;
 }
 
 const FS_RANK: Record<BenchFs["kind"], number> = { ext4: 0, tmpfs: 1, dir: 2 };
@@ -27,15 +30,15 @@ const FS_RANK: Record<BenchFs["kind"], number> = { ext4: 0, tmpfs: 1, dir: 2 };
 export function entryFor(
   r: SetReport,
   fs: BenchFs,
-  meta: { command: string; machine: string; runs: number; extra?: string },
+  meta: { command: string; machine: string; runs: number; warmup: number; extra?: string },
 ): Entry {
   const st = r.stats;
   const title = `### ${r.set}: ${DATASETS[r.set].description} (${st.files} files, ${st.dirs} dirs, ${(st.bytes / 2 ** 20).toFixed(1)} MiB), ${r.mode} cache, ${fs.kind}`;
   const lines = [
     title,
     "",
-    `${r.startedAt.slice(0, 16).replace("T", " ")} UTC; ${meta.runs} runs per tool, alternated; file system: ${fs.description}; machine: ${meta.machine}.`,
-    `Command: \`${meta.command}\`${meta.extra ? `; ${meta.extra}` : ""}.`,
+    `${r.startedAt.slice(0, 16).replace("T", " ")} UTC; ${meta.runs} timed runs per tool after ${meta.warmup} untimed warm-up round${meta.warmup === 1 ? "" : "s"}, alternated; file system: ${fs.description}; machine: ${meta.machine}.`,
+    `Command: \`${meta.command}\`${meta.extra ? `; ${meta.extra}` : ""}; took ${r.seconds.toFixed(0)} s; load average (1 min) ${r.loadBefore.toFixed(2)} before, ${r.loadAfter.toFixed(2)} after.`,
     "",
     r.table,
   ];
@@ -60,6 +63,8 @@ export function dumpJson(repoRoot: string, name: string, data: { command: string
       stats: r.stats,
       startedAt: r.startedAt,
       seconds: r.seconds,
+      loadBefore: r.loadBefore,
+      loadAfter: r.loadAfter,
       tools: r.outcomes.map((o) => ({
         id: o.tool.id,
         label: o.tool.label,

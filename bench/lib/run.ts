@@ -49,6 +49,64 @@ function mergedEnv(extra: Record<string, string | undefined> | undefined): Recor
   return extra === undefined ? { ...process.env } : { ...process.env, ...extra };
 }
 
+// ---- Interruption (Ctrl-C / SIGTERM / SIGHUP): kill our children, run cleanups, exit. ----
+
+interface Killable {
+  kill(signal?: number | NodeJS.Signals): void;
+}
+
+const children = new Set<Killable>();
+const cleanups = new Set<() => Promise<void>>();
+let handlersInstalled = false;
+let interruptedBy: string | undefined;
+
+/** The signal that interrupted the benchmark, if any; the harness stops starting runs then. */
+export function interrupted(): string | undefined {
+  return interruptedBy;
+}
+
+/** Registers an async clean-up (stop servers, remove temp files) run on interruption. */
+export function addCleanup(fn: () => Promise<void>): void {
+  installHandlers();
+  cleanups.add(fn);
+}
+
+export function removeCleanup(fn: () => Promise<void>): void {
+  cleanups.delete(fn);
+}
+
+function signalChildren(sig: NodeJS.Signals): void {
+  for (const c of children) {
+    try {
+      c.kill(sig);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+function installHandlers(): void {
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  process.on("exit", () => signalChildren("SIGKILL"));
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.on(sig, () => {
+      if (interruptedBy !== undefined) return;
+      interruptedBy = sig;
+      console.error(`\n${sig}: stopping child processes and servers`);
+      signalChildren("SIGTERM");
+      const all = [...cleanups].map((c) => c());
+      void Promise.race([Promise.allSettled(all), sleep(5000)]).then(() => process.exit(sig === "SIGINT" ? 130 : 143));
+    });
+  }
+}
+
+function adopt(c: Killable, exited: Promise<unknown>): void {
+  installHandlers();
+  children.add(c);
+  void exited.finally(() => children.delete(c));
+}
+
 /** Runs argv once and measures its wall time; never throws for a failing command. */
 export async function timedRun(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   const t0 = performance.now();
@@ -59,6 +117,7 @@ export async function timedRun(argv: readonly string[], opts: RunOptions = {}): 
     stdout: "ignore",
     stderr: "pipe",
   });
+  adopt(proc, proc.exited);
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
@@ -127,13 +186,27 @@ export function removeTree(path: string): void {
   mustRunSync(["rm", "-rf", "--one-file-system", "--", path]);
 }
 
+/** Sends SIGTERM, waits up to graceMs for the exit, then SIGKILL. */
+export async function stopProcess(bg: Background, graceMs = 3000): Promise<void> {
+  try {
+    bg.proc.kill("SIGTERM");
+  } catch {
+    // gone
+  }
+  const r = await Promise.race([bg.done, sleep(graceMs).then(() => undefined)]);
+  if (r === undefined) {
+    bg.proc.kill("SIGKILL");
+    await bg.done;
+  }
+}
+
 export interface Background {
   proc: Bun.Subprocess<"ignore", "ignore", "pipe">;
   /** Resolves with the exit code and the time (performance.now()) the process was seen to exit. */
   done: Promise<{ exitCode: number | null; signal: string | null; at: number; stderr: string }>;
 }
 
-/** Starts a long-running process (server, receiver); stderr is collected. */
+/** Starts a long-running process (server, receiver); stderr is collected; killed on interruption. */
 export function spawnBackground(argv: readonly string[], opts: RunOptions = {}): Background {
   const proc = Bun.spawn([...argv], {
     cwd: opts.cwd,
@@ -142,6 +215,7 @@ export function spawnBackground(argv: readonly string[], opts: RunOptions = {}):
     stdout: "ignore",
     stderr: "pipe",
   });
+  adopt(proc, proc.exited);
   const stderrP = new Response(proc.stderr).text();
   const done = proc.exited.then(async (code) => {
     const at = performance.now();

@@ -1,12 +1,13 @@
 // bench/lib/servers.ts — owns the throwaway servers of the network benchmark: an sshd on
 // a loopback port with a fresh host key and client key (authorized for root) in a temp
 // directory, an rsync daemon on another loopback port whose module points at the
-// destination root, readiness checks, and their shutdown (also on Ctrl-C / SIGTERM).
+// destination root, readiness checks, and their shutdown (also on Ctrl-C / SIGTERM,
+// through run.ts's clean-up registry).
 
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { mustRunSync, sleep, spawnBackground, type Background } from "./run.ts";
+import { addCleanup, mustRunSync, removeCleanup, sleep, spawnBackground, stopProcess, type Background } from "./run.ts";
 
 /** True if something listens on 127.0.0.1/0.0.0.0/:: at this TCP port (from /proc/net/tcp{,6}). */
 export function isListening(port: number): boolean {
@@ -56,56 +57,6 @@ export interface Servers {
   stop: () => Promise<void>;
 }
 
-const live = new Set<Background>();
-const cleanups = new Set<() => Promise<void>>();
-let handlersInstalled = false;
-
-function killAll(sig: "SIGTERM" | "SIGKILL"): void {
-  for (const bg of live) {
-    try {
-      bg.proc.kill(sig);
-    } catch {
-      // already gone
-    }
-  }
-}
-
-/** Sends SIGTERM, waits up to graceMs for the exit, then SIGKILL. */
-export async function stopProcess(bg: Background, graceMs = 3000): Promise<void> {
-  try {
-    bg.proc.kill("SIGTERM");
-  } catch {
-    // gone
-  }
-  const r = await Promise.race([bg.done, sleep(graceMs).then(() => undefined)]);
-  if (r === undefined) {
-    bg.proc.kill("SIGKILL");
-    await bg.done;
-  }
-}
-
-function installHandlers(): void {
-  if (handlersInstalled) return;
-  handlersInstalled = true;
-  // Last resort at exit: nothing can be awaited here, so just signal what is left.
-  process.on("exit", () => killAll("SIGKILL"));
-  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-    process.on(sig, () => {
-      console.error(`\n${sig}: stopping servers`);
-      const all = [...cleanups].map((c) => c());
-      killAll("SIGTERM");
-      void Promise.race([Promise.allSettled(all), sleep(5000)]).then(() => process.exit(sig === "SIGINT" ? 130 : 143));
-    });
-  }
-}
-
-/** Registers a background process to be killed on Ctrl-C / SIGTERM / exit. */
-export function track(bg: Background): void {
-  installHandlers();
-  live.add(bg);
-  void bg.done.then(() => live.delete(bg));
-}
-
 export async function startServers(opts: { sshPort: number; rsyncdPort: number; dstRoot: string }): Promise<Servers> {
   for (const p of [opts.sshPort, opts.rsyncdPort]) {
     if (isListening(p)) throw new Error(`port ${p} is already in use; pick another with --ssh-port / --rsyncd-port`);
@@ -141,7 +92,6 @@ export async function startServers(opts: { sshPort: number; rsyncdPort: number; 
   );
   mustRunSync(["/usr/sbin/sshd", "-t", "-f", sshdConf], "sshd -t (config check)");
   const sshd = spawnBackground(["/usr/sbin/sshd", "-D", "-e", "-f", sshdConf]);
-  track(sshd);
 
   const rsyncdConf = join(tmp, "rsyncd.conf");
   const rsyncModule = "bench";
@@ -168,14 +118,13 @@ export async function startServers(opts: { sshPort: number; rsyncdPort: number; 
     `--port=${opts.rsyncdPort}`,
     "--address=127.0.0.1",
   ]);
-  track(rsyncd);
 
   const stop = async (): Promise<void> => {
-    cleanups.delete(stop);
+    removeCleanup(stop);
     await Promise.all([stopProcess(sshd), stopProcess(rsyncd)]);
     rmSync(tmp, { recursive: true, force: true });
   };
-  cleanups.add(stop);
+  addCleanup(stop);
 
   try {
     if (!(await waitListening(opts.sshPort, sshd, 10_000))) {
