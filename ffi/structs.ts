@@ -161,7 +161,7 @@ export const PROBE_OP_SUPPORTED = 1;
 /** x86_64 syscall numbers we call through libc's syscall(). */
 export const SYS = {
   io_uring_setup: 425, io_uring_enter: 426, io_uring_register: 427, openat2: 437, copy_file_range: 326,
-  statx: 332, renameat2: 316,
+  statx: 332, renameat2: 316, preadv2: 327,
 } as const;
 
 /** open(2) flags. */
