@@ -13,7 +13,8 @@ import { cittyDef, helpText, plain, type Command } from "./command.ts";
 import { copy } from "./copy.ts";
 import { doctor } from "./doctor.ts";
 import { EXIT } from "./exit.ts";
-import { recv, send } from "./net-stub.ts";
+import { recv } from "./recv.ts";
+import { send } from "./send.ts";
 import { describeError, log, setVerbosity } from "./report.ts";
 
 const COMMANDS: Record<string, Command> = { copy, send, recv, doctor };

@@ -1,0 +1,266 @@
+/**
+ * The sender's walk of the source tree, one item at a time, so the transfer can stream
+ * while the tree is still being read.
+ *
+ * Owns: directory fds (one per directory on the current path, closed when the walk
+ * leaves it), reading entries with getdents64 (raw name bytes, d_type, inode order for
+ * the disk), lstat-like metadata with statx(AT_SYMLINK_NOFOLLOW), reading symlink
+ * targets, and opening regular files for reading (O_NOFOLLOW: an entry swapped for a
+ * symlink after the walk saw it is refused, not followed). The fd of an opened file
+ * belongs to the caller. Never follows a symlink below SRC (SRC itself may be one).
+ * Never throws for a problem with one entry: such entries come back as failures.
+ */
+import { basename } from "node:path";
+import { errno, libc } from "../../ffi/libc.ts";
+import { AT, O, S, STATX, STATX_MASK } from "../../ffi/structs.ts";
+import { SysError } from "../errors.ts";
+import { pinned, type Pinned } from "./mem.ts";
+
+export type ScanKind = "file" | "dir" | "symlink" | "special" | "failure";
+
+export interface ScanItem {
+  kind: ScanKind;
+  /** Path relative to SRC, "/"-separated, valid UTF-8 (for failures: as best it can be shown). */
+  rel: string;
+  mode: number;
+  mtimeNs: bigint;
+  size: number;
+  dev: number;
+  ino: number;
+  nlink: number;
+  /** 512-byte blocks allocated (sparse files have fewer than size / 512). */
+  blocks: number;
+  /** kind "file": an fd open for reading, owned by the caller. */
+  fd: number;
+  /** kind "symlink": the raw target. */
+  target?: Uint8Array;
+  /** kind "special": what it is ("fifo", "socket", "character device", ...). */
+  special?: string;
+  /** kind "failure": why the entry cannot be sent. */
+  error?: SysError | Error;
+}
+
+export interface ScanRoot {
+  /** SRC is a directory: its own mode and mtime (sent as ROOT). */
+  isDir: boolean;
+  mode: number;
+  mtimeNs: bigint;
+}
+
+const SYS_GETDENTS64 = 217;
+/** getdents64 d_type of a directory (0 = unknown: statx decides). */
+const DT_DIR = 4;
+const STATX_WANT = STATX_MASK.TYPE | STATX_MASK.MODE | STATX_MASK.NLINK | STATX_MASK.INO | STATX_MASK.SIZE | STATX_MASK.BLOCKS | STATX_MASK.MTIME;
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+const lossy = new TextDecoder("utf-8");
+
+interface Dirent {
+  /** The name's bytes followed by a NUL (ready for the *at calls). */
+  name: Uint8Array;
+  ino: number;
+  type: number;
+}
+
+interface DirState {
+  fd: number;
+  rel: string;
+  entries: Dirent[];
+  next: number;
+}
+
+function failure(rel: string, error: Error): ScanItem {
+  return {
+    kind: "failure", rel, mode: 0, mtimeNs: 0n, size: 0, dev: 0, ino: 0, nlink: 1, blocks: 0, fd: -1,
+    target: undefined, special: undefined, error,
+  };
+}
+
+function specialName(mode: number): string {
+  switch (mode & S.IFMT) {
+    case S.IFIFO: return "fifo";
+    case S.IFSOCK: return "socket";
+    case S.IFCHR: return "character device";
+    case S.IFBLK: return "block device";
+    default: return "special file";
+  }
+}
+
+export class Scanner {
+  readonly root: ScanRoot;
+  private readonly stack: DirState[] = [];
+  private single: ScanItem | undefined;
+  private readonly dents: Pinned = pinned(64 * 1024);
+  private readonly stx = new Uint8Array(STATX.size);
+  private readonly stxView = new DataView(this.stx.buffer);
+  private readonly linkBuf = new Uint8Array(4096);
+  private done = false;
+  /** Directories entered, for stats. */
+  dirs = 0;
+
+  /**
+   * Opens SRC (following it if SRC itself is a symlink). A directory is walked; a single
+   * file is one item named after SRC's last component. `exclude(rel, isDir)` leaves
+   * entries out (an excluded directory is not entered).
+   */
+  constructor(src: string, private readonly exclude?: (rel: string, isDir: boolean) => boolean) {
+    const path = Buffer.from(`${src}\0`);
+    if (libc.statx(AT.FDCWD, path, 0, STATX_WANT, this.stx) !== 0) throw new SysError("stat", errno(), src);
+    const mode = this.stxView.getUint16(STATX.mode, true);
+    this.root = { isDir: (mode & S.IFMT) === S.IFDIR, mode: mode & 0o7777, mtimeNs: this.mtime() };
+    if (this.root.isDir) {
+      const fd = libc.open(path, O.RDONLY | O.DIRECTORY | O.CLOEXEC, 0);
+      if (fd < 0) throw new SysError("open", errno(), src);
+      this.stack.push({ fd, rel: "", entries: this.readDir(fd, src), next: 0 });
+    } else {
+      const name = basename(src.replace(/\/+$/, ""));
+      const item = this.describe(AT.FDCWD, path, name, false);
+      if (item.kind === "dir") throw new SysError("stat", 20 /* ENOTDIR */, src);
+      this.single = item;
+    }
+  }
+
+  private mtime(): bigint {
+    const v = this.stxView;
+    return v.getBigInt64(STATX.mtime + STATX.tsSec, true) * 1_000_000_000n + BigInt(v.getUint32(STATX.mtime + STATX.tsNsec, true));
+  }
+
+  /** Every entry of a directory, by inode number (the disk's order), "." and ".." left out. */
+  private readDir(fd: number, shown: string): Dirent[] {
+    const out: Dirent[] = [];
+    const buf = this.dents.u8;
+    const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    for (;;) {
+      const n = libc.syscall(SYS_GETDENTS64, fd, this.dents.addr, this.dents.size, 0, 0, 0);
+      if (n < 0) throw new SysError("getdents64", errno(), shown || ".");
+      if (n === 0) break;
+      for (let at = 0; at < n;) {
+        const reclen = v.getUint16(at + 16, true);
+        const ino = Number(v.getBigUint64(at, true));
+        const type = buf[at + 18];
+        let end = at + 19;
+        while (buf[end] !== 0) end++;
+        const len = end - at - 19;
+        const dot = buf[at + 19] === 0x2e && (len === 1 || (len === 2 && buf[at + 20] === 0x2e));
+        if (!dot) out.push({ name: buf.slice(at + 19, end + 1), ino, type });
+        at += reclen;
+      }
+    }
+    out.sort((a, b) => a.ino - b.ino);
+    return out;
+  }
+
+  /** lstat + (file) open + (symlink) readlink of one entry; `c` is its NUL-terminated name. */
+  private describe(dirfd: number, c: Uint8Array, rel: string, noFollow = true): ScanItem {
+    if (libc.statx(dirfd, c, noFollow ? AT.SYMLINK_NOFOLLOW : 0, STATX_WANT, this.stx) !== 0) {
+      return failure(rel, new SysError("stat", errno(), rel));
+    }
+    const v = this.stxView;
+    const mode = v.getUint16(STATX.mode, true);
+    const item: ScanItem = {
+      kind: "failure",
+      rel,
+      mode: mode & 0o7777,
+      mtimeNs: this.mtime(),
+      size: Number(v.getBigUint64(STATX.size_, true)),
+      dev: v.getUint32(STATX.devMajor, true) * 65536 + v.getUint32(STATX.devMinor, true),
+      ino: Number(v.getBigUint64(STATX.ino, true)),
+      nlink: v.getUint32(STATX.nlink, true),
+      blocks: Number(v.getBigUint64(STATX.blocks, true)),
+      fd: -1,
+      target: undefined,
+      special: undefined,
+      error: undefined,
+    };
+    switch (mode & S.IFMT) {
+      case S.IFREG: {
+        const fd = libc.openat(dirfd, c, O.RDONLY | O.CLOEXEC | O.NOFOLLOW | O.NOCTTY, 0);
+        if (fd < 0) item.error = new SysError("open", errno(), rel);
+        else {
+          item.kind = "file";
+          item.fd = fd;
+        }
+        return item;
+      }
+      case S.IFDIR:
+        item.kind = "dir";
+        return item;
+      case S.IFLNK: {
+        const n = libc.readlinkat(dirfd, c, this.linkBuf, this.linkBuf.length);
+        if (n < 0) item.error = new SysError("readlink", errno(), rel);
+        else {
+          item.kind = "symlink";
+          item.size = 0;
+          item.target = this.linkBuf.slice(0, n);
+        }
+        return item;
+      }
+      default:
+        item.kind = "special";
+        item.special = specialName(mode);
+        return item;
+    }
+  }
+
+  /** The next item, or null when the walk is over. Directories come before their contents. */
+  next(): ScanItem | null {
+    if (this.single !== undefined) {
+      const s = this.single;
+      this.single = undefined;
+      this.done = true;
+      return s;
+    }
+    while (this.stack.length > 0) {
+      const top = this.stack[this.stack.length - 1];
+      if (top.next >= top.entries.length) {
+        libc.close(top.fd);
+        this.stack.pop();
+        continue;
+      }
+      const e = top.entries[top.next++];
+      let nameStr: string;
+      const bare = e.name.subarray(0, e.name.length - 1);
+      try {
+        nameStr = utf8.decode(bare);
+      } catch {
+        const shown = top.rel === "" ? lossy.decode(bare) : `${top.rel}/${lossy.decode(bare)}`;
+        return failure(shown, new Error(`${shown}: the name is not valid UTF-8; the protocol carries UTF-8 names only`));
+      }
+      const rel = top.rel === "" ? nameStr : `${top.rel}/${nameStr}`;
+      if (this.exclude !== undefined && e.type !== 0 && this.exclude(rel, e.type === DT_DIR)) continue;
+      const item = this.describe(top.fd, e.name, rel);
+      if (this.exclude !== undefined && e.type === 0 && this.exclude(rel, item.kind === "dir")) {
+        if (item.fd >= 0) libc.close(item.fd);
+        continue;
+      }
+      if (item.kind === "dir") {
+        const fd = libc.openat(top.fd, e.name, O.RDONLY | O.DIRECTORY | O.CLOEXEC | O.NOFOLLOW, 0);
+        if (fd < 0) return failure(rel, new SysError("open", errno(), rel));
+        let entries: Dirent[];
+        try {
+          entries = this.readDir(fd, rel);
+        } catch (err) {
+          libc.close(fd);
+          return failure(rel, err as Error);
+        }
+        this.dirs++;
+        this.stack.push({ fd, rel, entries, next: 0 });
+      }
+      return item;
+    }
+    this.done = true;
+    return null;
+  }
+
+  get finished(): boolean {
+    return this.done;
+  }
+
+  /** Closes every directory fd still open (an aborted walk). */
+  close(): void {
+    for (const d of this.stack) libc.close(d.fd);
+    this.stack.length = 0;
+    if (this.single !== undefined && this.single.fd >= 0) libc.close(this.single.fd);
+    this.single = undefined;
+    this.done = true;
+  }
+}

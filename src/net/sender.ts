@@ -1,0 +1,677 @@
+/**
+ * The sending side of a transfer: walks SRC, reads files with io_uring and streams
+ * ENTRY / DATA / HOLE / FILE_END frames into the channel, without waiting for the
+ * receiver until the final REPORT (docs/PROTOCOL.md section 8.7, push mode).
+ *
+ * Owns: the output buffers (fixed memory, each holding whole frames only, so a buffer
+ * boundary is always a frame boundary and a connection can be switched there for
+ * re-keying), the file reads (READ straight into a reserved place after the DATA header:
+ * one copy less), small files packed together so sends and records are full, large files
+ * in chunks of up to 1 MiB, sparse files as DATA + HOLE, hard links, the per-file fds,
+ * and the sender's own per-file failures. Never writes anything but frames; never
+ * touches the socket directly (Channel does).
+ *
+ * A file that shrinks or fails while being read has already had its DATA headers
+ * committed: the missing bytes are zero-filled to keep the stream valid and the file's
+ * FILE_END becomes FILE_ABORT, so the receiver discards it.
+ */
+import { E } from "../../ffi/errno.ts";
+import { errno, libc } from "../../ffi/libc.ts";
+import { IOSQE, SEEK } from "../../ffi/structs.ts";
+import { ProtocolError, SysError } from "../errors.ts";
+import { prepClose, prepRead, sqeSetFlags } from "../uring/prep.ts";
+import { UNTRACKED, type CompletionTarget } from "../uring/ring.ts";
+import { Channel, type ChannelSink } from "./channel.ts";
+import type { Loop } from "./loop.ts";
+import { pinned, type Pinned } from "./mem.ts";
+import { trace } from "./trace.ts";
+import type { ScanItem, Scanner } from "./scan.ts";
+import {
+  DATA_FIELDS_LENGTH, displaySafe, encodeMessage, FRAME_HEADER_LENGTH, FrameReader, MAX_DATA_CHUNK, MAX_PATH_BYTES, MSG_DATA,
+  MSG_ENTRY, MSG_FILE_ABORT, MSG_FILE_END, MSG_REKEY, type ReportMessage, type WireMessage,
+} from "./wire.ts";
+
+export interface SendFailure {
+  path: string;
+  code: string;
+  message: string;
+}
+
+export interface SenderOptions {
+  /** Largest DATA chunk (≤ 1 MiB). */
+  chunk?: number;
+  /** Size of one output buffer; a DATA chunk always fits in one. */
+  bufferBytes?: number;
+  /** Output buffers (memory in flight = buffers × bufferBytes). */
+  buffers?: number;
+  /** Files open at once (reads in flight or not yet fully framed). */
+  maxOpenFiles?: number;
+  /** --exclude/--include: true leaves a path out. */
+  filter?: (rel: string, isDir: boolean) => boolean;
+}
+
+export interface SendStats {
+  files: number;
+  dirs: number;
+  symlinks: number;
+  hardlinks: number;
+  /** Special files (fifo, socket, device) left out. */
+  skipped: number;
+  /** Bytes of the files sent completely (DATA payloads; holes not counted). */
+  bytes: number;
+  /** Files being sent, and total file bytes announced so far (for progress). */
+  announcedFiles: number;
+  announcedBytes: number;
+}
+
+/** One output buffer: frames, back to back; DATA bytes land by READ. */
+class OutBuf {
+  readonly view: DataView;
+  fill = 0;
+  reads = 0;
+  closed = false;
+  /** FILE_END frames in this buffer, patched to FILE_ABORT if their file failed. */
+  ends: { at: number; file: SrcFile }[] = [];
+  constructor(readonly mem: Pinned) {
+    this.view = new DataView(mem.u8.buffer, mem.u8.byteOffset, mem.u8.byteLength);
+  }
+  reset(): void {
+    this.fill = 0;
+    this.reads = 0;
+    this.closed = false;
+    this.ends.length = 0;
+  }
+}
+
+class SrcFile {
+  /** Data segments [start, end) flattened; null = one segment [0, size). */
+  segs: number[] | null = null;
+  seg = 0;
+  pos = 0;
+  readsInFlight = 0;
+  /** DATA bytes framed for this file. */
+  bytes = 0;
+  failure: SendFailure | undefined;
+  ended = false;
+  closed = false;
+  constructor(readonly id: number, readonly fd: number, readonly rel: string, readonly size: number) {}
+}
+
+/** One READ in flight into an output buffer. */
+class ReadOp implements CompletionTarget {
+  file!: SrcFile;
+  buf!: OutBuf;
+  at = 0;
+  len = 0;
+  off = 0;
+  done = 0;
+  constructor(private readonly engine: SendEngine) {}
+  onCompletion(res: number): void {
+    this.engine.onRead(this, res);
+  }
+}
+
+const END_FRAME = FRAME_HEADER_LENGTH + 4;
+/** ENTRY payload before the path: id, kind, mode, mtime, size, path length. */
+const ENTRY_FIXED = 27;
+const utf8 = new TextEncoder();
+const DATA_HDR = FRAME_HEADER_LENGTH + DATA_FIELDS_LENGTH;
+const HOLE_FRAME = FRAME_HEADER_LENGTH + 20;
+/** Below this much room, a buffer is closed rather than given a tiny chunk of a big file. */
+const MIN_CHUNK = 64 * 1024;
+/** Records kept for REKEY + close_notify when a key nears its limit. */
+const REKEY_RESERVE = 8;
+
+export class SendEngine implements ChannelSink {
+  readonly stats: SendStats = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, skipped: 0, bytes: 0, announcedFiles: 0, announcedBytes: 0 };
+  readonly failures: SendFailure[] = [];
+  /** Paths of special files left out (for -v). */
+  readonly skippedPaths: string[] = [];
+  report: ReportMessage | undefined;
+  error: Error | undefined;
+  /** The current connection must be replaced (its key is nearly used up): see rekey(). */
+  rekeyWanted = false;
+
+  private readonly chunk: number;
+  private readonly bufSize: number;
+  private readonly maxOpen: number;
+  private readonly free: OutBuf[] = [];
+  private cur: OutBuf | undefined;
+  private readonly closedBufs: OutBuf[] = [];
+  private readonly readPool: ReadOp[] = [];
+  private readonly ctl: Pinned;
+  private readonly pathScratch = new Uint8Array(3 * MAX_PATH_BYTES + 16);
+  private channel: Channel | undefined;
+  private frames = new FrameReader({ direction: "to-sender", copyPayloads: true });
+
+  private active: SrcFile | undefined;
+  private openFiles = 0;
+  private nextId = 1;
+  private readonly linkIds = new Map<string, number>();
+  private rootSent = false;
+  private scanDone = false;
+  private listEndQueued = false;
+  /** LIST_END has been handed to the channel: now waiting for REPORT. */
+  listEndSent = false;
+  /** The peer closed cleanly (close_notify / EOF). */
+  peerClosed = false;
+  private rekeyPhase: "none" | "closing" = "none";
+  private inPump = false;
+
+  constructor(private readonly loop: Loop, private readonly scanner: Scanner, opts: SenderOptions = {}) {
+    this.chunk = Math.min(MAX_DATA_CHUNK, Math.max(4096, opts.chunk ?? MAX_DATA_CHUNK));
+    this.bufSize = Math.max(opts.bufferBytes ?? 2 * 1024 * 1024, this.chunk + DATA_HDR + END_FRAME + 16 * 1024);
+    this.maxOpen = opts.maxOpenFiles ?? 256;
+    const n = Math.max(2, opts.buffers ?? 8);
+    for (let i = 0; i < n; i++) this.free.push(new OutBuf(pinned(this.bufSize)));
+    this.ctl = pinned(4096);
+  }
+
+  /** The largest send() this engine makes (sizes the channel's sealing buffers). */
+  get maxSend(): number {
+    return this.bufSize;
+  }
+
+  /**
+   * Starts (or, after a re-key, continues) on `channel`. `continueToken` (re-key) is sent
+   * first, as the CONTINUE frame the receiver checks.
+   */
+  attach(channel: Channel, continueToken?: Uint8Array): void {
+    this.channel = channel;
+    this.frames = new FrameReader({ direction: "to-sender", copyPayloads: true });
+    this.peerClosed = false;
+    this.rekeyWanted = false;
+    this.rekeyPhase = "none";
+    if (continueToken !== undefined) this.sendControl(encodeMessage({ type: "continue", token: continueToken }));
+    channel.startReceive(this);
+    this.pump();
+  }
+
+  /** The transfer is over: REPORT received (or a failure). */
+  get finished(): boolean {
+    return this.error !== undefined || this.report !== undefined;
+  }
+
+  // ---------------------------------------------------------------------------------
+  // ChannelSink: what the receiver says (REPORT, ERROR)
+
+  onData(chunk: Uint8Array): number {
+    let msgs: WireMessage[];
+    try {
+      msgs = this.frames.pushMessages(chunk);
+    } catch (e) {
+      this.fail(e as Error);
+      return chunk.length;
+    }
+    for (const m of msgs) {
+      if (m.type === "report") {
+        if (!this.listEndSent) this.fail(new ProtocolError("frame", "the receiver sent its REPORT before the end of the transfer"));
+        else this.report = m;
+      } else if (m.type === "error") {
+        this.fail(new ProtocolError("peer", `the receiver reported an error: ${displaySafe(m.message)}`));
+      } else {
+        this.fail(new ProtocolError("frame", `unexpected ${m.type.toUpperCase()} from the receiver (this sender streams everything)`));
+      }
+    }
+    return chunk.length;
+  }
+
+  onClose(clean: boolean): void {
+    this.peerClosed = true;
+    if (this.rekeyPhase !== "none") {
+      this.maybeRekeyReady();
+      return;
+    }
+    if (this.report === undefined) {
+      this.fail(new ProtocolError("peer", clean
+        ? "the receiver closed the connection before the end of the transfer"
+        : "the connection was closed before the end of the transfer (no close_notify: truncated?)"));
+    }
+  }
+
+  onError(e: Error): void {
+    if (this.rekeyPhase === "closing" && !(e instanceof ProtocolError && e.kind !== "timeout")) {
+      // The old connection going away while we hand over is expected.
+      this.peerClosed = true;
+      this.maybeRekeyReady();
+      return;
+    }
+    if (e instanceof SysError && (e.code === "EPIPE" || e.code === "ECONNRESET") && this.error === undefined) {
+      // The receiver went away. It usually said why (ERROR) just before: give that a
+      // moment to arrive, so the user sees the reason, not "broken pipe".
+      this.loop.after(1000, () => this.fail(new ProtocolError("peer", "the receiver closed the connection during the transfer")));
+      return;
+    }
+    this.fail(e);
+  }
+
+  fail(e: Error): void {
+    if (this.error === undefined && this.report === undefined) this.error = e;
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Filling buffers
+
+  private takeBuf(): OutBuf | undefined {
+    if (this.cur !== undefined && !this.cur.closed) return this.cur;
+    const b = this.free.pop();
+    if (b === undefined) return undefined;
+    b.reset();
+    this.cur = b;
+    return b;
+  }
+
+  private closeCur(): void {
+    const b = this.cur;
+    if (b === undefined || b.closed) return;
+    b.closed = true;
+    this.cur = undefined;
+    if (b.fill === 0) {
+      this.free.push(b);
+      return;
+    }
+    this.closedBufs.push(b);
+  }
+
+  /** Room for `n` bytes in the current buffer (opening one if needed); undefined = stall. */
+  private room(n: number): OutBuf | undefined {
+    let b = this.takeBuf();
+    if (b === undefined) return undefined;
+    if (b.fill + n > this.bufSize) {
+      this.closeCur();
+      b = this.takeBuf();
+      if (b === undefined) return undefined;
+    }
+    return b;
+  }
+
+  private putFrame(bytes: Uint8Array): boolean {
+    const b = this.room(bytes.length);
+    if (b === undefined) return false;
+    b.mem.u8.set(bytes, b.fill);
+    b.fill += bytes.length;
+    return true;
+  }
+
+  /** Frames the next pieces of the active file. Returns false when out of buffers. */
+  private continueFile(f: SrcFile): boolean {
+    for (;;) {
+      if (f.ended) return true;
+      if (f.failure !== undefined || f.pos >= f.size) {
+        const b = this.room(END_FRAME);
+        if (b === undefined) return false;
+        const u8 = b.mem.u8;
+        u8[b.fill] = f.failure !== undefined ? MSG_FILE_ABORT : MSG_FILE_END;
+        u8[b.fill + 1] = 0;
+        u8[b.fill + 2] = 0;
+        u8[b.fill + 3] = 0;
+        u8[b.fill + 4] = 4;
+        b.view.setUint32(b.fill + 5, f.id);
+        if (f.failure === undefined) b.ends.push({ at: b.fill, file: f });
+        b.fill += END_FRAME;
+        f.ended = true;
+        this.maybeCloseFile(f);
+        return true;
+      }
+      // Where is the next data, and is there a hole before it?
+      let dataEnd = f.size;
+      if (f.segs !== null) {
+        while (f.seg < f.segs.length && f.segs[f.seg + 1] <= f.pos) f.seg += 2;
+        const start = f.seg < f.segs.length ? Math.max(f.segs[f.seg], f.pos) : f.size;
+        if (start > f.pos) {
+          const b = this.room(HOLE_FRAME);
+          if (b === undefined) return false;
+          const hole = encodeMessage({ type: "hole", id: f.id, offset: BigInt(f.pos), length: BigInt(start - f.pos) });
+          b.mem.u8.set(hole, b.fill);
+          b.fill += hole.length;
+          f.pos = start;
+          continue;
+        }
+        dataEnd = Math.min(f.size, f.segs[f.seg + 1]);
+      }
+      const want = Math.min(dataEnd - f.pos, this.chunk);
+      let b = this.takeBuf();
+      if (b === undefined) return false;
+      let space = this.bufSize - b.fill - DATA_HDR - END_FRAME;
+      if (space < want && space < MIN_CHUNK) {
+        this.closeCur();
+        b = this.takeBuf();
+        if (b === undefined) return false;
+        space = this.bufSize - b.fill - DATA_HDR - END_FRAME;
+      }
+      const len = Math.min(want, space);
+      const u8 = b.mem.u8;
+      const v = b.view;
+      const at = b.fill;
+      u8[at] = MSG_DATA;
+      v.setUint32(at + 1, DATA_FIELDS_LENGTH + len);
+      v.setUint32(at + 5, f.id);
+      v.setBigUint64(at + 9, BigInt(f.pos));
+      b.fill += DATA_HDR + len;
+      f.bytes += len;
+      this.startRead(f, b, at + DATA_HDR, len, f.pos);
+      f.pos += len;
+    }
+  }
+
+  private startRead(f: SrcFile, b: OutBuf, at: number, len: number, off: number): void {
+    const op = this.readPool.pop() ?? new ReadOp(this);
+    op.file = f;
+    op.buf = b;
+    op.at = at;
+    op.len = len;
+    op.off = off;
+    op.done = 0;
+    b.reads++;
+    f.readsInFlight++;
+    this.submitRead(op);
+  }
+
+  private submitRead(op: ReadOp): void {
+    const ring = this.loop.ring;
+    const sqe = ring.getSqe();
+    prepRead(ring, sqe, op.file.fd, op.buf.mem.addr + op.at + op.done, op.len - op.done, op.off + op.done);
+    ring.setUserData(sqe, ring.track(op, 0));
+  }
+
+  onRead(op: ReadOp, res: number): void {
+    const f = op.file;
+    if (res < 0 && (res === -E.EINTR || res === -E.EAGAIN)) return this.submitRead(op);
+    if (res > 0) {
+      op.done += res;
+      if (op.done < op.len) return this.submitRead(op);
+    } else if (f.failure === undefined) {
+      f.failure = res === 0
+        ? { path: f.rel, code: "file-changed", message: `${f.rel}: the file shrank while it was being sent; not sent` }
+        : sendFailure(new SysError("read", -res, f.rel), f.rel);
+    }
+    if (op.done < op.len) op.buf.mem.u8.fill(0, op.at + op.done, op.at + op.len);
+    op.buf.reads--;
+    f.readsInFlight--;
+    this.readPool.push(op);
+    this.maybeCloseFile(f);
+    this.pump();
+  }
+
+  private maybeCloseFile(f: SrcFile): void {
+    if (f.closed || f.readsInFlight > 0 || !(f.ended || f.failure !== undefined)) return;
+    if (!f.ended) return;
+    f.closed = true;
+    this.openFiles--;
+    if (this.active === f) this.active = undefined;
+    const ring = this.loop.ring;
+    const sqe = ring.getSqe();
+    prepClose(ring, sqe, f.fd);
+    sqeSetFlags(ring, sqe, IOSQE.CQE_SKIP_SUCCESS);
+    ring.setUserData(sqe, UNTRACKED);
+    if (f.failure !== undefined) this.failures.push(f.failure);
+    else {
+      this.stats.files++;
+      this.stats.bytes += f.bytes;
+    }
+  }
+
+  /** Frames one walk item. Returns false when it could not (out of buffers): retry later. */
+  private emit(item: ScanItem): boolean {
+    switch (item.kind) {
+      case "failure":
+        this.failures.push(sendFailure(item.error ?? new Error("unknown error"), item.rel));
+        return true;
+      case "special":
+        this.stats.skipped++;
+        this.skippedPaths.push(`${item.rel} (${item.special ?? "special file"})`);
+        return true;
+      case "dir":
+        return this.emitEntry(item, { type: "entry", kind: "dir", id: this.nextId, mode: item.mode, mtimeNs: item.mtimeNs, size: 0n, path: item.rel }, () => this.stats.dirs++);
+      case "symlink":
+        return this.emitEntry(item, {
+          type: "entry", kind: "symlink", id: this.nextId, mode: item.mode, mtimeNs: item.mtimeNs, size: 0n, path: item.rel,
+          linkTarget: item.target as Uint8Array,
+        }, () => this.stats.symlinks++);
+      case "file":
+        return this.emitFile(item);
+    }
+  }
+
+  private emitEntry(item: ScanItem, msg: WireMessage, counted: () => void): boolean {
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeMessage(msg);
+    } catch (e) {
+      if (item.fd >= 0) libc.close(item.fd);
+      this.failures.push(sendFailure(e as Error, item.rel));
+      return true;
+    }
+    if (!this.putFrame(bytes)) return false;
+    this.nextId++;
+    counted();
+    return true;
+  }
+
+  private emitFile(item: ScanItem): boolean {
+    const key = `${item.dev}:${item.ino}`;
+    if (item.nlink > 1) {
+      const target = this.linkIds.get(key);
+      if (target !== undefined) {
+        // Another name of a file already sent: a hard link; its fd is not needed.
+        const fd = item.fd;
+        const done = this.emitEntry({ ...item, fd: -1 }, {
+          type: "entry", kind: "hardlink", id: this.nextId, mode: item.mode, mtimeNs: item.mtimeNs, size: 0n, path: item.rel, linkId: target,
+        }, () => this.stats.hardlinks++);
+        if (done) libc.close(fd);
+        return done;
+      }
+    }
+    const id = this.nextId;
+    // The path comes from the file system: components are non-empty, never "." or "..",
+    // without "/" or NUL, valid UTF-8 (the walk checked); only the total length can be
+    // out of bounds. So the ENTRY is written straight into the buffer, unchecked.
+    const pathLen = utf8.encodeInto(item.rel, this.pathScratch).written ?? 0;
+    if (pathLen > MAX_PATH_BYTES || pathLen === 0 || item.rel.length * 3 + 3 > this.pathScratch.length) {
+      libc.close(item.fd);
+      this.failures.push({ path: item.rel, code: "bad-path", message: `${item.rel}: the path is longer than ${MAX_PATH_BYTES} bytes` });
+      return true;
+    }
+    const entryLen = FRAME_HEADER_LENGTH + ENTRY_FIXED + pathLen;
+    // Keep a small file's ENTRY, DATA and FILE_END together in one buffer.
+    const whole = entryLen + (item.size > 0 ? DATA_HDR + item.size : 0) + END_FRAME;
+    const b = this.room(whole <= MIN_CHUNK ? whole : entryLen);
+    if (b === undefined) return false;
+    const u8 = b.mem.u8;
+    const v = b.view;
+    const at = b.fill;
+    u8[at] = MSG_ENTRY;
+    v.setUint32(at + 1, ENTRY_FIXED + pathLen);
+    v.setUint32(at + 5, id);
+    u8[at + 9] = 1; // kind: file
+    v.setUint32(at + 10, item.mode);
+    v.setBigInt64(at + 14, item.mtimeNs);
+    v.setBigUint64(at + 22, BigInt(item.size));
+    v.setUint16(at + 30, pathLen);
+    u8.set(this.pathScratch.subarray(0, pathLen), at + 32);
+    b.fill += entryLen;
+    this.nextId++;
+    if (item.nlink > 1) this.linkIds.set(key, id);
+    const f = new SrcFile(id, item.fd, item.rel, item.size);
+    if (item.size > 0 && item.blocks * 512 < item.size) f.segs = dataSegments(item.fd, item.size);
+    this.openFiles++;
+    this.stats.announcedFiles++;
+    this.stats.announcedBytes += item.size;
+    this.active = f;
+    this.continueFile(f);
+    return true;
+  }
+
+  private pending: ScanItem | undefined;
+
+  /** Fills buffers as far as memory and open-file limits allow, and hands full ones to the channel. */
+  pump(): void {
+    if (this.inPump) return;
+    this.inPump = true;
+    try {
+      this.fill();
+      this.dispatch();
+    } catch (e) {
+      this.fail(e instanceof Error ? e : new Error(String(e)));
+    } finally {
+      this.inPump = false;
+    }
+  }
+
+  private fill(): void {
+    if (this.error !== undefined || this.channel === undefined) return;
+    if (!this.rootSent) {
+      const r = this.scanner.root;
+      if (r.isDir && !this.putFrame(encodeMessage({ type: "root", mode: r.mode, mtimeNs: r.mtimeNs }))) return;
+      this.rootSent = true;
+    }
+    for (;;) {
+      if (this.active !== undefined && !this.active.ended) {
+        if (!this.continueFile(this.active)) return;
+        continue;
+      }
+      this.active = undefined;
+      if (this.scanDone) break;
+      if (this.openFiles >= this.maxOpen) return;
+      const item = this.pending ?? this.scanner.next();
+      this.pending = undefined;
+      if (item === null) {
+        this.scanDone = true;
+        break;
+      }
+      if (!this.emit(item)) {
+        this.pending = item;
+        return;
+      }
+    }
+    if (!this.listEndQueued && this.openFiles === 0) {
+      if (!this.putFrame(encodeMessage({ type: "list-end" }))) return;
+      this.listEndQueued = true;
+      this.closeCur();
+    }
+  }
+
+  /** Hands finished buffers to the channel in order; partial buffers too when it would idle. */
+  private dispatch(): void {
+    const ch = this.channel;
+    if (ch === undefined || this.rekeyPhase !== "none") return;
+    for (;;) {
+      if (this.closedBufs.length === 0 && this.cur !== undefined && this.cur.fill > 0 && ch.sendIdle && this.cur.reads === 0) {
+        // Nothing else to send right now: do not let the connection idle behind a half-full buffer.
+        this.closeCur();
+      }
+      const b = this.closedBufs[0];
+      if (b === undefined || b.reads > 0) return;
+      if (ch.queuedBytes >= 2 * this.bufSize) return;
+      if (ch.recordsRemaining() < Channel.recordsFor(b.fill) + REKEY_RESERVE) {
+        this.startRekey();
+        return;
+      }
+      this.closedBufs.shift();
+      for (const e of b.ends) if (e.file.failure !== undefined) b.mem.u8[e.at] = MSG_FILE_ABORT;
+      const last = this.listEndQueued && this.closedBufs.length === 0 && (this.cur === undefined || this.cur.fill === 0);
+      ch.send(b.mem.u8, b.mem.addr, b.fill, !last, () => {
+        this.free.push(b);
+        this.pump();
+      });
+      if (last) {
+        this.listEndSent = true;
+        trace("send: LIST_END handed to the connection");
+      }
+    }
+  }
+
+  /** An ERROR frame after whatever is queued (a fatal problem on this side, e.g. SIGINT). */
+  sendError(message: string): void {
+    if (this.channel === undefined) return;
+    try {
+      const frame = encodeMessage({ type: "error", message });
+      const buf = pinned(frame.length);
+      buf.u8.set(frame);
+      this.channel.send(buf.u8, buf.addr, frame.length, false);
+    } catch {
+      // The connection is gone already.
+    }
+  }
+
+  /** A small control frame (CONTINUE, REKEY) in its own slot of the control page. */
+  private sendControl(frame: Uint8Array): void {
+    const ch = this.channel as Channel;
+    // CONTINUE and REKEY can both be queued on one connection: never share their bytes.
+    const at = frame[0] === MSG_REKEY ? 2048 : 0;
+    this.ctl.u8.set(frame, at);
+    ch.send(this.ctl.u8.subarray(at), this.ctl.addr + at, frame.length, false);
+  }
+
+  /** Waiting for the receiver to close the old connection of a re-key. */
+  get rekeying(): boolean {
+    return this.rekeyPhase !== "none";
+  }
+
+  // ---------------------------------------------------------------------------------
+  // Re-keying (docs/PROTOCOL.md section 12)
+
+  private startRekey(): void {
+    this.rekeyPhase = "closing";
+    const ch = this.channel as Channel;
+    this.sendControl(encodeMessage({ type: "rekey" }));
+    ch.sendCloseNotify();
+    this.maybeRekeyReady();
+  }
+
+  /** Called on progress: once our REKEY is out and the receiver has closed its side, the session may switch. */
+  maybeRekeyReady(): void {
+    const ch = this.channel;
+    if (this.rekeyPhase !== "closing" || ch === undefined) return;
+    if (ch.sendFailure !== undefined && !this.peerClosed) return;
+    if (!ch.sendIdle || !this.peerClosed) return;
+    this.rekeyWanted = true;
+  }
+
+  /** Whether `ch` still has work in flight (the session drains it before closing). */
+  get sendPending(): boolean {
+    const ch = this.channel;
+    return ch !== undefined && !ch.sendIdle;
+  }
+
+  /** Releases fds after a failure (reads must have drained: the loop runs until readsInFlight is 0). */
+  abortFiles(): void {
+    this.scanner.close();
+    if (this.pending !== undefined && this.pending.fd >= 0) libc.close(this.pending.fd);
+    this.pending = undefined;
+  }
+
+  /** Reads still in flight (buffers cannot be released before they complete). */
+  get readsInFlight(): number {
+    let n = 0;
+    for (const b of this.closedBufs) n += b.reads;
+    if (this.cur !== undefined) n += this.cur.reads;
+    return n;
+  }
+}
+
+function sendFailure(e: Error, rel: string): SendFailure {
+  if (e instanceof SysError) return { path: rel, code: e.code, message: e.message };
+  if (e instanceof ProtocolError) return { path: rel, code: e.kind === "path" ? "bad-path" : e.kind, message: `${rel}: ${e.message}` };
+  return { path: rel, code: "error", message: e.message };
+}
+
+/** Data segments of a sparse file, [start, end) pairs flattened; one segment on any error. */
+export function dataSegments(fd: number, size: number): number[] {
+  const out: number[] = [];
+  let pos = 0;
+  while (pos < size) {
+    const start = libc.lseek(fd, pos, SEEK.DATA);
+    if (start < 0) {
+      if (errno() === E.ENXIO) break;
+      return [0, size];
+    }
+    if (start >= size) break;
+    let end = libc.lseek(fd, start, SEEK.HOLE);
+    if (end < 0) return [0, size];
+    if (end > size) end = size;
+    out.push(start, end);
+    pos = end;
+  }
+  return out;
+}

@@ -1,0 +1,311 @@
+/**
+ * The receiving engine (src/net/receiver.ts) and its confined destination
+ * (src/net/dest.ts), driven in-process: frames are written by hand into one end of a
+ * loopback TCP pair, the engine reads the other end through a plaintext Channel on a real
+ * ring. Checks confinement against a symlink planted in DST, that nothing partial or
+ * temporary survives a dropped connection (O_TMPFILE and named temporaries), FILE_ABORT,
+ * byte-count rules, holes, want mode, and the REPORT.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { closeSync, lstatSync, mkdirSync, openSync, readSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { errno, libc } from "../../ffi/libc.ts";
+import { MSG } from "../../ffi/structs.ts";
+import { ProtocolError, SysError } from "../../src/errors.ts";
+import { Channel } from "../../src/net/channel.ts";
+import { Destination } from "../../src/net/dest.ts";
+import { Loop } from "../../src/net/loop.ts";
+import { RecvEngine, type ReceiverLimits } from "../../src/net/receiver.ts";
+import { decodeReceiverMessage, encodeMessage, FrameReader, type ReceiverMessage, type WireMessage } from "../../src/net/wire.ts";
+import { LoopbackListener } from "../../src/system/loopback.ts";
+import { openRing } from "../../src/uring/backend.ts";
+
+const root = mkdtempSync("/tmp/uring-sync-engine-recv-");
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+let n = 0;
+const enc = new TextEncoder();
+
+const entry = (id: number, path: string, size: number, kind: "file" | "dir" = "file", mode = 0o644): WireMessage =>
+  kind === "file"
+    ? { type: "entry", kind, id, mode, mtimeNs: 1_600_000_000_123_456_789n, size: BigInt(size), path }
+    : { type: "entry", kind, id, mode, mtimeNs: 1_600_000_000_123_456_789n, size: 0n, path };
+const data = (id: number, offset: number, bytes: Uint8Array): WireMessage => ({ type: "data", id, offset: BigInt(offset), bytes });
+const fileEnd = (id: number): WireMessage => ({ type: "file-end", id });
+
+interface Rig {
+  dst: string;
+  outside: string;
+  engine: RecvEngine;
+  loop: Loop;
+  write(...msgs: WireMessage[]): void;
+  /** Half-close the sender side (EOF for the engine). */
+  end(): void;
+  /** Runs until the engine leaves "running" (or `ms`). */
+  settle(ms?: number): Promise<void>;
+  /** Receiver -> sender messages read so far. */
+  replies(): ReceiverMessage[];
+  /** After a failure: wait until nothing is in flight, then clean up like the session does. */
+  teardown(): Promise<void>;
+}
+
+async function rig(opts: { plant?: (dst: string, outside: string) => void; limits?: Partial<ReceiverLimits>; push?: boolean } = {}): Promise<Rig> {
+  const base = join(root, `case-${++n}`);
+  const dst = join(base, "dst");
+  const outside = join(base, "outside");
+  mkdirSync(dst, { recursive: true });
+  mkdirSync(outside, { recursive: true });
+  writeFileSync(join(outside, "canary.txt"), "canary\n");
+  opts.plant?.(dst, outside);
+  const ring = openRing({ entries: 64 });
+  const loop = new Loop(ring);
+  const listener = new LoopbackListener(3000);
+  const pair = listener.connect();
+  listener.close();
+  const dest = new Destination(dst);
+  const channel = new Channel(loop, pair.server, { tx: "plain", rx: "plain", cipher: "aes-128-gcm", maxSend: 1 << 20 });
+  const engine = new RecvEngine(loop, dest, opts.limits);
+  engine.attach(channel, undefined, opts.push ?? true);
+  const frames = new FrameReader({ direction: "to-sender", copyPayloads: true });
+  const got: ReceiverMessage[] = [];
+  const inbuf = new Uint8Array(1 << 16);
+  const drainReplies = (): void => {
+    for (;;) {
+      const r = libc.recv(pair.client, inbuf, inbuf.length, MSG.DONTWAIT);
+      if (r <= 0) return;
+      for (const f of frames.push(inbuf.subarray(0, r))) got.push(decodeReceiverMessage(f));
+    }
+  };
+  return {
+    dst, outside, engine, loop,
+    write(...msgs) {
+      for (const m of msgs) {
+        const b = encodeMessage(m);
+        for (let at = 0; at < b.length;) {
+          const r = libc.send(pair.client, b.subarray(at), b.length - at, MSG.NOSIGNAL);
+          if (r < 0) throw new SysError("send", errno());
+          at += r;
+        }
+      }
+    },
+    end() {
+      libc.shutdown(pair.client, 1);
+    },
+    async settle(ms = 5000) {
+      const until = loop.now() + ms;
+      await loop.run(() => engine.state !== "running" || loop.now() > until);
+      drainReplies();
+    },
+    replies() {
+      drainReplies();
+      return got;
+    },
+    async teardown() {
+      channel.abort();
+      const until = loop.now() + 5000;
+      await loop.run(() => (engine.quiescent && !channel.busy) || loop.now() > until);
+      channel.close();
+      if (engine.state === "failed") engine.cleanup();
+      dest.close();
+      pair.close();
+      ring.close();
+    },
+  };
+}
+
+describe("confinement", () => {
+  test("a symlink planted in DST is never followed: link/x fails with ELOOP, a file named like the link replaces the link itself", async () => {
+    const r = await rig({ plant: (dst, outside) => symlinkSync(outside, join(dst, "link")) });
+    r.write(entry(1, "link/x", 5), data(1, 0, enc.encode("pwned")), fileEnd(1));
+    r.write(entry(2, "link", 3), data(2, 0, enc.encode("new")), fileEnd(2), { type: "list-end" });
+    await r.settle();
+    expect(r.engine.state, String(r.engine.error)).toBe("reported");
+    expect(r.engine.failures.map((f) => [f.path, f.code])).toEqual([["link/x", "ELOOP"]]);
+    expect(r.engine.failures[0].message).toMatch(/symlink/);
+    expect(readdirSync(r.outside)).toEqual(["canary.txt"]);
+    expect(readFileSync(join(r.outside, "canary.txt"), "utf8")).toBe("canary\n");
+    expect(lstatSync(join(r.dst, "link")).isFile()).toBe(true);
+    expect(readFileSync(join(r.dst, "link"), "utf8")).toBe("new");
+    const report = r.replies().find((m) => m.type === "report");
+    expect(report).toMatchObject({ type: "report", files: 1, bytes: 3n });
+    await r.teardown();
+  });
+
+  test("the Destination refuses '..', absolute paths and paths through a symlink", async () => {
+    const base = join(root, `dest-${++n}`);
+    mkdirSync(join(base, "dst/real"), { recursive: true });
+    symlinkSync("/etc", join(base, "dst/etc-link"));
+    symlinkSync("real", join(base, "dst/inner-link"));
+    const d = new Destination(join(base, "dst"));
+    try {
+      expect(() => d.dir("../")).toThrow(ProtocolError);
+      expect(() => d.parent("/etc/passwd")).toThrow(ProtocolError);
+      expect(() => d.parent("a/../../x")).toThrow(ProtocolError);
+      expect(() => d.dir("etc-link")).toThrow(/ELOOP/);
+      // Even a symlink that stays inside DST is not followed.
+      expect(() => d.dir("inner-link")).toThrow(/ELOOP/);
+      const ok = d.parent("real/file");
+      expect(ok.name).toBe("file");
+      expect(ok.dir.rel).toBe("real");
+      d.release(ok.dir);
+    } finally {
+      d.close();
+    }
+  });
+});
+
+describe("nothing partial survives", () => {
+  for (const tmpfile of [true, false]) {
+    test(`a connection dropped mid-file leaves DST empty (${tmpfile ? "O_TMPFILE" : "named temporaries"})`, async () => {
+      const r = await rig({ limits: { tmpfile } });
+      r.write(entry(1, "done.txt", 4), data(1, 0, enc.encode("ok!\n")), fileEnd(1));
+      r.write(entry(2, "half.bin", 100), data(2, 0, new Uint8Array(50).fill(1)));
+      await r.settle(300);
+      r.end();
+      await r.settle();
+      expect(r.engine.state).toBe("failed");
+      expect(r.engine.error?.message).toMatch(/before the end of the transfer/);
+      await r.teardown();
+      // The complete file stays; the half file and every temporary are gone.
+      expect(readdirSync(r.dst).sort()).toEqual(["done.txt"]);
+    });
+  }
+
+  test("a new directory is staged under a temporary name: a drop keeps only its complete files, put in place, and no temporary", async () => {
+    const r = await rig();
+    r.write({ type: "entry", kind: "dir", id: 1, mode: 0o755, mtimeNs: 1n, size: 0n, path: "new" });
+    r.write({ type: "entry", kind: "dir", id: 2, mode: 0o755, mtimeNs: 1n, size: 0n, path: "new/sub" });
+    r.write(entry(3, "new/sub/complete.txt", 3), data(3, 0, enc.encode("yes")), fileEnd(3));
+    r.write(entry(4, "new/partial.bin", 100), data(4, 0, new Uint8Array(10)));
+    await r.settle(300);
+    // Mid-session nothing is visible under the final name yet.
+    expect(readdirSync(r.dst).filter((x) => !x.startsWith(".usync-tmp-"))).toEqual([]);
+    r.end();
+    await r.settle();
+    expect(r.engine.state).toBe("failed");
+    await r.teardown();
+    expect(readdirSync(r.dst)).toEqual(["new"]);
+    expect(readdirSync(join(r.dst, "new"))).toEqual(["sub"]);
+    expect(readFileSync(join(r.dst, "new/sub/complete.txt"), "utf8")).toBe("yes");
+  });
+
+  test("a finished session leaves no temporary directory behind", async () => {
+    const r = await rig();
+    r.write({ type: "entry", kind: "dir", id: 1, mode: 0o700, mtimeNs: 5n, size: 0n, path: "d" });
+    r.write(entry(2, "d/f", 1), data(2, 0, enc.encode("f")), fileEnd(2));
+    r.write({ type: "entry", kind: "symlink", id: 3, mode: 0o777, mtimeNs: 5n, size: 0n, path: "d/s", linkTarget: enc.encode("f") });
+    r.write({ type: "entry", kind: "hardlink", id: 4, mode: 0o644, mtimeNs: 5n, size: 0n, path: "d/h", linkId: 2 });
+    r.write({ type: "list-end" });
+    await r.settle();
+    expect(r.engine.state, String(r.engine.error)).toBe("reported");
+    expect(r.engine.failures).toEqual([]);
+    expect(readdirSync(r.dst)).toEqual(["d"]);
+    expect(readdirSync(join(r.dst, "d")).sort()).toEqual(["f", "h", "s"]);
+    expect(lstatSync(join(r.dst, "d"), { bigint: true }).mtimeNs).toBe(5n);
+    await r.teardown();
+  });
+
+  test("FILE_ABORT discards the file; the session goes on", async () => {
+    const r = await rig({ limits: { tmpfile: false } });
+    r.write(entry(1, "a.bin", 3), data(1, 0, enc.encode("abc")), { type: "file-abort", id: 1 });
+    r.write(entry(2, "b.bin", 1), data(2, 0, enc.encode("b")), fileEnd(2), { type: "list-end" });
+    await r.settle();
+    expect(r.engine.state).toBe("reported");
+    expect(r.engine.failures).toEqual([]);
+    expect(readdirSync(r.dst)).toEqual(["b.bin"]);
+    await r.teardown();
+  });
+
+  test("more bytes than announced, and fewer, are protocol errors that leave no file", async () => {
+    const more = await rig();
+    more.write(entry(1, "m.bin", 2), data(1, 0, enc.encode("abc")));
+    await more.settle();
+    expect(more.engine.error).toBeInstanceOf(ProtocolError);
+    expect(more.engine.error?.message).toMatch(/more bytes .* than the 2 it announced/);
+    await more.teardown();
+    expect(readdirSync(more.dst)).toEqual([]);
+
+    const fewer = await rig();
+    fewer.write(entry(1, "f.bin", 10), data(1, 0, enc.encode("abc")), fileEnd(1));
+    await fewer.settle();
+    expect(fewer.engine.error?.message).toMatch(/sent 3 bytes .* fewer than the 10/);
+    await fewer.teardown();
+    expect(readdirSync(fewer.dst)).toEqual([]);
+    // The sender was told why.
+    expect(fewer.replies().find((m) => m.type === "error")).toBeDefined();
+  });
+
+  test("DATA out of order (a gap) is refused", async () => {
+    const r = await rig();
+    r.write(entry(1, "g.bin", 10), data(1, 4, enc.encode("abc")));
+    await r.settle();
+    expect(r.engine.error?.message).toMatch(/at offset 4, expected 0/);
+    await r.teardown();
+    expect(readdirSync(r.dst)).toEqual([]);
+  });
+});
+
+describe("the file pipeline", () => {
+  test("HOLE frames make a sparse file of the announced size", async () => {
+    const r = await rig();
+    const size = 1024 * 1024 * 1024;
+    const head = new Uint8Array(4096).fill(9);
+    r.write(entry(1, "sparse.bin", size), data(1, 0, head), { type: "hole", id: 1, offset: 4096n, length: BigInt(size - 4096) }, fileEnd(1));
+    r.write({ type: "list-end" });
+    await r.settle();
+    expect(r.engine.state, String(r.engine.error)).toBe("reported");
+    const st = lstatSync(join(r.dst, "sparse.bin"));
+    expect(st.size).toBe(size);
+    expect(st.blocks * 512).toBeLessThan(1024 * 1024);
+    const fd = openSync(join(r.dst, "sparse.bin"), "r");
+    const first = Buffer.alloc(4097);
+    readSync(fd, first, 0, 4097, 0);
+    closeSync(fd);
+    expect(first.equals(Buffer.concat([Buffer.from(head), Buffer.alloc(1)]))).toBe(true);
+    await r.teardown();
+  });
+
+  test("directories, modes (special bits dropped), mtimes, symlinks, hard links and ROOT", async () => {
+    const r = await rig();
+    const mtime = 1_234_567_890_987_654_321n;
+    r.write({ type: "root", mode: 0o750, mtimeNs: mtime });
+    r.write({ type: "entry", kind: "dir", id: 1, mode: 0o555, mtimeNs: mtime, size: 0n, path: "d" });
+    r.write({ type: "entry", kind: "file", id: 2, mode: 0o4755, mtimeNs: mtime, size: 2n, path: "d/x" }, data(2, 0, enc.encode("hi")), fileEnd(2));
+    r.write({ type: "entry", kind: "hardlink", id: 3, mode: 0o644, mtimeNs: mtime, size: 0n, path: "y", linkId: 2 });
+    r.write({ type: "entry", kind: "symlink", id: 4, mode: 0o777, mtimeNs: mtime, size: 0n, path: "s", linkTarget: enc.encode("../nowhere") });
+    r.write({ type: "list-end" });
+    await r.settle();
+    expect(r.engine.state, String(r.engine.error)).toBe("reported");
+    const stat = (p: string) => lstatSync(join(r.dst, p), { bigint: true });
+    expect(Number(stat("d").mode) & 0o7777).toBe(0o555);
+    expect(Number(stat("d/x").mode) & 0o7777).toBe(0o755);
+    expect(stat("d/x").mtimeNs).toBe(mtime);
+    expect(stat("d").mtimeNs).toBe(mtime);
+    expect(stat("s").mtimeNs).toBe(mtime);
+    expect(stat("y").ino).toBe(stat("d/x").ino);
+    expect(readlinkSync(join(r.dst, "s"))).toBe("../nowhere");
+    expect(Number(stat(".").mode) & 0o777).toBe(0o750);
+    expect(stat(".").mtimeNs).toBe(mtime);
+    expect(r.replies().find((m) => m.type === "report")).toMatchObject({ files: 3, bytes: 2n });
+    await r.teardown();
+  });
+
+  test("want mode: each file ENTRY is answered with WANT from offset 0", async () => {
+    const r = await rig({ push: false });
+    r.write(entry(7, "w.txt", 1));
+    await r.settle(300);
+    r.write(data(7, 0, enc.encode("w")), fileEnd(7), { type: "list-end" });
+    await r.settle();
+    expect(r.replies().filter((m) => m.type === "want")).toEqual([{ type: "want", id: 7, offset: 0n }]);
+    expect(readFileSync(join(r.dst, "w.txt"), "utf8")).toBe("w");
+    await r.teardown();
+  });
+
+  test("more files open at once than the limit is a protocol error", async () => {
+    const r = await rig({ limits: { maxOpenFiles: 2 } });
+    r.write(entry(1, "a", 1), entry(2, "b", 1), entry(3, "c", 1));
+    await r.settle();
+    expect(r.engine.error?.message).toMatch(/more than 2 files/);
+    await r.teardown();
+    expect(readdirSync(r.dst)).toEqual([]);
+  });
+});
