@@ -8,16 +8,21 @@
  * (--crypto kernel on both ends), a kernel sender -> a userspace receiver, and a userspace
  * sender -> a kernel receiver; /proc/net/tls_stat proves the kernel did the crypto on the
  * kernel ends (TlsTxSw/TlsRxSw grow, no decrypt errors, no sockets left); --json says
- * "kernel" or "user" on each end. A small tree then crosses kernel <-> userspace with
- * AES-256-GCM and ChaCha20-Poly1305, and `--crypto auto` picks the kernel here.
+ * "kernel" or "user" on each end. Then: AES-256-GCM (kernel TX) and ChaCha20-Poly1305
+ * (kernel RX) across kernel <-> userspace; re-keying on new connections under kTLS (a
+ * lowered per-key record limit); `--crypto auto` picks the kernel; and a hostile sender (a
+ * tampered record, garbage and an oversized header beside the records, a cut stream, an
+ * alert) against a receiver whose records the kernel decrypts.
  * The guest is emulated (TCG, 10-50x slower than the host): 64 MiB through kTLS takes
- * 4-6 s, so each big case gets a generous timeout and the file stays under ~3 min.
+ * 4-6 s, so each case gets a generous timeout; the whole file takes 2-3 minutes.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, rmSync, symlinkSync, linkSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseJson } from "../helpers/cli.ts";
 import { expectBothExit, formatBoth, killAllReceivers, transfer, type TransferResult } from "../helpers/net.ts";
+import { runHostileCase, type Allowed, type HostileCase } from "../helpers/net-hostile.ts";
+import { FLAG_PUSH, KIND, dataFrame, mustAnnounce, rawEntry, sendFile, type Peer } from "../helpers/net-peer.ts";
 import { expectNetCopy } from "../helpers/net-tree.ts";
 import { MiB, snapshotTree, writeBigFile, writeRandom, type Snapshot } from "../helpers/tree.ts";
 import { IN_VM, kernelHasTls } from "../system/machine.ts";
@@ -47,6 +52,8 @@ if (!IN_VM) {
     let work: string;
     let big: string;
     let small: string;
+    let rekeySrc: string;
+    let rekeyBefore: Snapshot;
     let bigBefore: Snapshot;
     let smallBefore: Snapshot;
     let bigBytes = 0;
@@ -71,8 +78,12 @@ if (!IN_VM) {
       writeRandom(join(small, "one.bin"), MiB + 5);
       writeFileSync(join(small, "hello.txt"), "hello through kTLS\n");
       smallBefore = snapshotTree(small);
+      rekeySrc = join(work, "rekey");
+      writeRandom(join(rekeySrc, "ten.bin"), 10 * MiB + 77);
+      writeFileSync(join(rekeySrc, "tail.txt"), "after re-keying\n");
+      rekeyBefore = snapshotTree(rekeySrc);
       process.stdout.write(`[net.vm] tree: ${bigBytes} bytes in ${[...bigBefore.values()].filter((e) => e.type === "file").length} files\n`);
-    });
+    }, 120_000); // emulated: writing and hashing ~80 MiB takes several seconds
     afterAll(async () => {
       await killAllReceivers();
       rmSync(work, { recursive: true, force: true });
@@ -85,11 +96,11 @@ if (!IN_VM) {
     });
 
     /** One session; the received tree must be identical; returns the tls_stat deltas. */
-    async function session(src: string, before: Snapshot, recvArgs: string[], sendArgs: string[], what: string): Promise<{ t: TransferResult; d: TlsStat; ms: number }> {
+    async function session(src: string, before: Snapshot, recvArgs: string[], sendArgs: string[], what: string, env: Record<string, string> = {}): Promise<{ t: TransferResult; d: TlsStat; ms: number }> {
       const dst = join(work, `dst-${++n}`);
       const s0 = tlsStat();
       const t0 = performance.now();
-      const t = await transfer({ src, dst, recvArgs: [...recvArgs, "--json"], sendArgs: [...sendArgs, "--json"], timeoutMs: 150_000 });
+      const t = await transfer({ src, dst, recvArgs: [...recvArgs, "--json"], sendArgs: [...sendArgs, "--json"], timeoutMs: 150_000, recvEnv: env, sendEnv: env });
       const ms = Math.round(performance.now() - t0);
       const d = delta(s0, tlsStat());
       process.stdout.write(`[net.vm] ${what}: ${ms} ms; tls_stat delta ${JSON.stringify(d)}\n`);
@@ -130,16 +141,42 @@ if (!IN_VM) {
       expect(d.TlsTxSw, "only the kernel end uses kTLS").toBe(d.TlsRxSw);
     }, 170_000);
 
-    for (const cipher of ["aes-256-gcm", "chacha20-poly1305"] as const) {
-      test(`${cipher}: kernel sender -> userspace receiver and userspace sender -> kernel receiver`, async () => {
-        const a = await session(small, smallBefore, ["--crypto", "user", "--cipher", cipher], ["--crypto", "kernel", "--cipher", cipher], `${cipher} kernel -> user`);
-        expect(cryptoOf(a.t)).toEqual({ send: "kernel", recv: "user" });
-        expect(a.d.TlsTxSw).toBeGreaterThanOrEqual(1);
-        const b = await session(small, smallBefore, ["--crypto", "kernel", "--cipher", cipher], ["--crypto", "user", "--cipher", cipher], `${cipher} user -> kernel`);
-        expect(cryptoOf(b.t)).toEqual({ send: "user", recv: "kernel" });
-        expect(b.d.TlsRxSw).toBeGreaterThanOrEqual(1);
-      }, 120_000);
-    }
+    // The other two ciphers, each once across kernel <-> userspace (kernel TX for one, kernel
+    // RX for the other: the emulated guest is slow, and the record bytes themselves are
+    // checked against python and the kernel in tests/net/record.test.ts and ../shared/ktls-vm).
+    test("aes-256-gcm: kernel sender -> userspace receiver", async () => {
+      const a = await session(small, smallBefore, ["--crypto", "user", "--cipher", "aes-256-gcm"], ["--crypto", "kernel", "--cipher", "aes-256-gcm"], "aes-256-gcm kernel -> user");
+      expect(cryptoOf(a.t)).toEqual({ send: "kernel", recv: "user" });
+      expect(parseJson(a.t.send).cipher).toBe("aes-256-gcm");
+      expect(a.d.TlsTxSw).toBeGreaterThanOrEqual(1);
+    }, 90_000);
+
+    test("chacha20-poly1305: userspace sender -> kernel receiver", async () => {
+      const b = await session(small, smallBefore, ["--crypto", "kernel", "--cipher", "chacha20-poly1305"], ["--crypto", "user", "--cipher", "chacha20-poly1305"], "chacha20-poly1305 user -> kernel");
+      expect(cryptoOf(b.t)).toEqual({ send: "user", recv: "kernel" });
+      expect(parseJson(b.t.recv).cipher).toBe("chacha20-poly1305");
+      expect(b.d.TlsRxSw).toBeGreaterThanOrEqual(1);
+    }, 90_000);
+
+    // URING_SYNC_MAX_RECORDS lowers the per-key record limit (2^24) so re-keying happens:
+    // 150 records per key (above one 2 MiB send buffer + the reserve), 10 MiB: 640+ records.
+    const REKEY_ENV = { URING_SYNC_MAX_RECORDS: "150" };
+
+    test("re-keying under kTLS, kernel -> kernel: every connection keys the kernel afresh, the tree arrives intact", async () => {
+      const { t, d } = await session(rekeySrc, rekeyBefore, ["--crypto", "kernel"], ["--crypto", "kernel"], "re-key kernel -> kernel", REKEY_ENV);
+      const rekeys = Number(parseJson(t.recv).rekeys);
+      expect(rekeys, formatBoth(t)).toBeGreaterThanOrEqual(1);
+      expect(Number(parseJson(t.send).rekeys), "both ends count the same re-keys").toBe(rekeys);
+      expect(d.TlsTxSw, "two kernel TX per connection (both ends)").toBeGreaterThanOrEqual(2 * (rekeys + 1));
+      expect(d.TlsRxSw, "two kernel RX per connection (both ends)").toBeGreaterThanOrEqual(2 * (rekeys + 1));
+    }, 120_000);
+
+    test("re-keying, userspace sender -> kernel receiver (the receiver enforces the limit from its kTLS RX sequence)", async () => {
+      const { t, d } = await session(rekeySrc, rekeyBefore, ["--crypto", "kernel"], ["--crypto", "user"], "re-key user -> kernel", REKEY_ENV);
+      const rekeys = Number(parseJson(t.recv).rekeys);
+      expect(rekeys, formatBoth(t)).toBeGreaterThanOrEqual(3);
+      expect(d.TlsRxSw, "one kernel RX per connection").toBeGreaterThanOrEqual(rekeys + 1);
+    }, 120_000);
 
     test("--crypto auto on both ends picks the kernel here", async () => {
       const { t, d } = await session(small, smallBefore, [], [], "auto -> auto");
@@ -147,5 +184,74 @@ if (!IN_VM) {
       expect(d.TlsTxSw).toBeGreaterThanOrEqual(2);
       expect(d.TlsRxSw).toBeGreaterThanOrEqual(2);
     }, 90_000);
+
+    describe("a hostile sender against a kTLS receiver (records decrypted by the kernel)", () => {
+      const OK = new TextEncoder().encode("an honest file first\n");
+      const OK_ALLOWED: Record<string, Allowed> = { "ok-first.txt": { type: "file", data: OK } };
+      const okFirst = async (peer: Peer): Promise<void> => {
+        if ((await sendFile(peer, { id: 1, path: "ok-first.txt", data: OK })) !== "want") throw new Error(`no WANT for an honest file\n${peer.describe()}`);
+      };
+      // What the userspace path says ("TLS record N failed authentication", "bad TLS record
+      // header ..."): a bare errno from recvmsg (EINVAL, EMSGSIZE) does not tell the user the
+      // peer sent a bad record.
+      const CLEAR_RECORD_ERROR = /TLS record|record (header|length)|authenticat|tamper|out of sync|not a uring-sync/i;
+      const kernelCases: HostileCase[] = [
+        {
+          name: "a tampered record",
+          async run(peer) {
+            await okFirst(peer);
+            const rec = peer.protect(rawEntry({ id: 2, kind: KIND.file, size: 3n, path: "tampered.txt" }));
+            rec[10] ^= 1;
+            await peer.writeRaw(rec);
+          },
+          error: CLEAR_RECORD_ERROR,
+          forbidden: ["tampered.txt"],
+        },
+        {
+          // The kernel refuses the header (EINVAL): the user must still learn that the peer sent a bad record.
+          name: "garbage beside the record layer (not a TLS record header)",
+          async run(peer) {
+            await okFirst(peer);
+            await peer.writeRaw(Uint8Array.from({ length: 4096 }, (_, i) => (i * 37 + 0x42) & 0xff));
+          },
+          error: CLEAR_RECORD_ERROR,
+        },
+        {
+          // The kernel refuses the length (EMSGSIZE): same expectation.
+          name: "a record header announcing 65535 bytes (over the TLS 1.3 maximum)",
+          async run(peer) {
+            await okFirst(peer);
+            await peer.writeRaw(Uint8Array.from([0x17, 0x03, 0x03, 0xff, 0xff, ...new Uint8Array(64)]));
+          },
+          error: CLEAR_RECORD_ERROR,
+        },
+        {
+          name: "a stream cut in the middle of a record, mid-file",
+          async run(peer) {
+            await okFirst(peer);
+            await mustAnnounce(peer, 2, "cut.bin", 50_000);
+            const sealed = peer.protect(dataFrame(2, 0n, new Uint8Array(50_000).fill(7)));
+            await peer.writeRaw(sealed.subarray(0, 20_000));
+            await Bun.sleep(200);
+            peer.destroy();
+          },
+          error: /closed|EOF|end of|truncat|incomplete|connection|reset|record/i,
+          forbidden: ["cut.bin"],
+        },
+        {
+          name: "a fatal alert",
+          async run(peer) {
+            await okFirst(peer);
+            await peer.sendAlert(2, 40);
+          },
+          error: /alert/i,
+        },
+      ];
+      for (const hc of kernelCases) {
+        test(hc.name, async () => {
+          await runHostileCase({ allowed: () => OK_ALLOWED, ...hc, recvArgs: ["--crypto", "kernel"], flags: FLAG_PUSH, settleMs: 10_000, recvEnv: { URING_SYNC_HANDSHAKE_TIMEOUT_MS: "10000" } });
+        }, 90_000);
+      }
+    });
   });
 }
