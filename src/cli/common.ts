@@ -15,7 +15,7 @@ export const RING_OPTIONS: OptionSpecs = {
 };
 
 export const PARALLEL_OPTIONS: OptionSpecs = {
-  jobs: { type: "string", alias: ["j"], valueHint: "N", description: "Parallel workers (1-64; default: number of CPUs)", validate: intIn(1, 64) },
+  jobs: { type: "string", alias: ["j"], valueHint: "N", description: "Copier threads, each with its own ring, the main thread included (1-64; default: number of CPUs)", validate: intIn(1, 64) },
   chunk: { type: "string", alias: ["c"], valueHint: "BYTES", description: "I/O chunk size, e.g. 256K or 1M (4K-64M, default 1M)", validate: sizeIn(4096, 64 * 1024 * 1024) },
 };
 

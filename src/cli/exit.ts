@@ -12,8 +12,6 @@ export const EXIT = {
   UNSUPPORTED: 3,
   /** Network: authentication failed, or the peer broke the protocol or timed out. */
   PEER: 4,
-  /** The command exists but its engine is not built yet. */
-  NOT_IMPLEMENTED: 5,
   /** Interrupted by SIGINT/SIGTERM. */
   INTERRUPTED: 130,
 } as const;

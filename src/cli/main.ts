@@ -7,7 +7,7 @@
  * command name is taken as the copy's SRC.
  */
 import { defineCommand, renderUsage } from "citty";
-import { buildInfo } from "../version.ts";
+import { buildInfo, VERSION } from "../version.ts";
 import { parseStrict } from "./args.ts";
 import { cittyDef, helpText, plain, type Command } from "./command.ts";
 import { copy } from "./copy.ts";
@@ -20,7 +20,7 @@ import { describeError, log, setVerbosity } from "./report.ts";
 const COMMANDS: Record<string, Command> = { copy, send, recv, doctor };
 
 const root = defineCommand({
-  meta: { name: "uring-sync", version: buildInfo().version, description: "Copy and sync directory trees fast, locally (io_uring) or between machines (TLS, kernel-accelerated)" },
+  meta: { name: "uring-sync", version: VERSION, description: "Copy and sync directory trees fast, locally (io_uring) or between machines (TLS, kernel-accelerated)" },
   subCommands: Object.fromEntries(Object.values(COMMANDS).map((c) => [c.name, cittyDef(c)])),
 });
 
@@ -32,7 +32,7 @@ Examples:
   uring-sync doctor                           what this machine supports (io_uring, kTLS...)
 
 Run 'uring-sync <command> --help' for a command's options.
-Exit codes: 0 ok, 1 failed (some files or I/O), 2 usage, 3 unsupported here, 4 peer/auth, 5 not built yet, 130 interrupted.`;
+Exit codes: 0 ok, 1 failed (some files or I/O), 2 usage, 3 unsupported here, 4 peer/auth, 130 interrupted.`;
 
 async function main(argv: string[]): Promise<number> {
   const first = argv[0];

@@ -11,7 +11,7 @@ import { collectDoctorReport, verdictOf, type DoctorReport } from "../../src/sys
 import { parseCpuinfo, tryIoUringSetup } from "../../src/system/facts.ts";
 import { parseTlsStat, probeKtls, type KtlsFacts } from "../../src/system/ktls-probe.ts";
 import { LoopbackListener } from "../../src/system/loopback.ts";
-import { kernelHasTls, openFdCount } from "./machine.ts";
+import { kernelHasTls, newFds, openFds } from "./machine.ts";
 
 const report: DoctorReport = collectDoctorReport();
 
@@ -97,25 +97,25 @@ describe("doctor report on this machine", () => {
 describe("no descriptor leaks", () => {
   test("collectDoctorReport closes every fd it opens (ring, probe sockets, raw io_uring_setup)", () => {
     collectDoctorReport();
-    const before = openFdCount();
+    const before = openFds();
     for (let i = 0; i < 3; i++) collectDoctorReport();
-    expect(openFdCount()).toBe(before);
+    expect(newFds(before)).toEqual([]);
   });
 
   test("probeKtls and the loopback listener close their sockets", () => {
-    const before = openFdCount();
+    const before = openFds();
     probeKtls();
     probeKtls({ versions: ["1.3"], ciphers: ["aes-128-gcm"] });
     tryIoUringSetup();
-    expect(openFdCount()).toBe(before);
+    expect(newFds(before)).toEqual([]);
     const l = new LoopbackListener();
     const p = l.connect();
-    expect(openFdCount()).toBe(before + 3);
+    expect(newFds(before).length).toBe(3);
     expect(l.port).toBeGreaterThan(0);
     p.close();
     p.close(); // idempotent: must not close someone else's fd
     l.close();
-    expect(openFdCount()).toBe(before);
+    expect(newFds(before)).toEqual([]);
   });
 });
 

@@ -16,5 +16,18 @@ export function openFdCount(): number {
   return readdirSync("/proc/self/fd").length;
 }
 
+/** The fd numbers open now. */
+export function openFds(): Set<string> {
+  return new Set(readdirSync("/proc/self/fd"));
+}
+
+/**
+ * fds open now that were not open at `before`: a leak. bun test runs every file in one
+ * process, so fds of other files' child processes may close meanwhile; only new ones count.
+ */
+export function newFds(before: Set<string>): string[] {
+  return [...openFds()].filter((fd) => !before.has(fd));
+}
+
 /** Inside the ktls-vm guest, started by scripts/vm-test.sh. */
 export const IN_VM = process.env.URING_SYNC_IN_VM === "1";
