@@ -8,7 +8,7 @@
  * that runs the tests. Owns: spawning and collecting; never decides what a result means.
  */
 import type { Subprocess } from "bun";
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 
 export const REPO_ROOT = resolve(import.meta.dir, "..", "..");
@@ -64,6 +64,30 @@ export function defaultCwd(): string {
   return d;
 }
 
+let unprivileged: string[] | undefined;
+
+/**
+ * What an unprivileged user can run: the checkout (and bun in its node_modules) may sit in
+ * a directory only root can enter (a 0700 temp dir, /root...), so copy the compiled binary
+ * into a world-readable place. Built first if it is missing.
+ */
+function unprivilegedCommand(): string[] {
+  if (process.env.URING_SYNC_BIN !== undefined) return cliCommand();
+  if (unprivileged !== undefined) return unprivileged;
+  if (!existsSync(DIST_BIN)) {
+    const b = Bun.spawnSync([process.execPath, join(REPO_ROOT, "scripts", "build.ts")], { stdout: "ignore", stderr: "inherit" });
+    if (b.exitCode !== 0) throw new Error("could not build dist/uring-sync for the unprivileged runs");
+  }
+  const dir = mkdtempSync("/tmp/uring-sync-unpriv-");
+  chmodSync(dir, 0o755);
+  const bin = join(dir, "uring-sync");
+  copyFileSync(DIST_BIN, bin);
+  chmodSync(bin, 0o755);
+  if ((statSync(bin).mode & 0o005) !== 0o005) throw new Error(`${bin} is not world-executable`);
+  unprivileged = [bin];
+  return unprivileged;
+}
+
 /** A fresh, empty, world-traversable directory for one run (an unprivileged child can start there too). */
 function privateCwd(): string {
   const d = mkdtempSync("/tmp/uring-sync-e2e-cwd-");
@@ -81,7 +105,7 @@ export interface Running {
 /** Start the CLI without waiting; for tests that signal it mid-run. */
 export function startCli(args: readonly string[], opts: RunOptions = {}): Running {
   const cwd = opts.cwd ?? privateCwd();
-  const base = opts.command ?? cliCommand();
+  const base = opts.command ?? (opts.user === undefined ? cliCommand() : unprivilegedCommand());
   const prefix = opts.user === undefined
     ? []
     : ["setpriv", `--reuid=${opts.user.uid}`, `--regid=${opts.user.gid}`, "--clear-groups", "--"];
