@@ -3,7 +3,7 @@
  * so tests can check doctor and src/net/ktls.ts against it. Here (kernel 6.18 without
  * CONFIG_TLS) kernelHasTls() is false; in the ktls-vm guest (tls.ko loaded) it is true.
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 
 /** The kernel has kernel TLS: the module is loaded, or shipped for this kernel. */
 export function kernelHasTls(): boolean {
@@ -18,7 +18,16 @@ export function openFdCount(): number {
 
 /** The fd numbers open now. */
 export function openFds(): Set<string> {
-  return new Set(readdirSync("/proc/self/fd"));
+  // readdir's own descriptor on /proc/self/fd is listed too, and closed right after: drop it,
+  // or a socket that later reuses that number would not look new.
+  return new Set(readdirSync("/proc/self/fd").filter((fd) => {
+    try {
+      readlinkSync(`/proc/self/fd/${fd}`);
+      return true;
+    } catch {
+      return false;
+    }
+  }));
 }
 
 /**
@@ -27,6 +36,25 @@ export function openFds(): Set<string> {
  */
 export function newFds(before: Set<string>): string[] {
   return [...openFds()].filter((fd) => !before.has(fd));
+}
+
+/**
+ * New fds of the kinds doctor opens (sockets and io_uring instances), with what they point
+ * to. Bun itself may open a pipe or eventfd meanwhile (a child of another test file ending);
+ * those are not ours and not counted.
+ */
+export function newSocketOrRingFds(before: Set<string>): string[] {
+  const out: string[] = [];
+  for (const fd of newFds(before)) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue; // closed meanwhile
+    }
+    if (target.startsWith("socket:") || target.includes("io_uring")) out.push(`${fd} -> ${target}`);
+  }
+  return out;
 }
 
 /** Inside the ktls-vm guest, started by scripts/vm-test.sh. */
