@@ -24,6 +24,7 @@
 import { hmac } from "@noble/hashes/hmac.js";
 import { expand, extract } from "@noble/hashes/hkdf.js";
 import { sha256 } from "@noble/hashes/sha2.js";
+import { concatBytes } from "@noble/hashes/utils.js";
 import { timingSafeEqual } from "node:crypto";
 import { ProtocolError, UsageError } from "../errors.ts";
 import { CPACE_SHARE_LENGTH, cpaceStart, transcriptIr, type CpaceSession } from "./pake.ts";
@@ -355,7 +356,7 @@ export class Handshake {
     }
     this.peerFlags = peer.flags;
     this.peerHello = message;
-    const sid = this.role === "client" ? concat([this.nonce, peer.nonce]) : concat([peer.nonce, this.nonce]);
+    const sid = this.role === "client" ? concatBytes(this.nonce, peer.nonce) : concatBytes(peer.nonce, this.nonce);
     let testScalar: Uint8Array | undefined;
     if (this.testRandom !== undefined) {
       testScalar = this.testRandom(32).slice();
@@ -382,7 +383,7 @@ export class Handshake {
     const isk = cpace.finish(body, transcriptIr(yc, helloC, ys, helloS));
     this.cpace = undefined;
     // Everything sent so far, in a fixed order; each piece is self-delimiting (framed).
-    const th = sha256(concat([helloC, helloS, shareC, shareS]));
+    const th = sha256(concatBytes(helloC, helloS, shareC, shareS));
     const prk = extract(sha256, isk, th);
     const keyLength = CIPHER_KEY_LENGTH[this.cipher];
     const okm = (label: string, length: number): Uint8Array => expand(sha256, prk, new TextEncoder().encode(label), length);
@@ -425,17 +426,6 @@ function frame(type: number, body: Uint8Array): Uint8Array {
   return m;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 function hex(b: Uint8Array): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join(" ");

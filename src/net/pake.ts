@@ -16,6 +16,7 @@
  */
 import { ristretto255, ristretto255_hasher } from "@noble/curves/ed25519.js";
 import { sha512 } from "@noble/hashes/sha2.js";
+import { concatBytes } from "@noble/hashes/utils.js";
 import { ProtocolError } from "../errors.ts";
 
 type Point = InstanceType<typeof ristretto255.Point>;
@@ -50,7 +51,7 @@ export function prependLen(data: Uint8Array): Uint8Array {
 
 /** lv_cat: concatenation of prepend_len of every argument. */
 export function lvCat(...parts: Uint8Array[]): Uint8Array {
-  return concat(parts.map(prependLen));
+  return concatBytes(...parts.map(prependLen));
 }
 
 /** generator_string(DSI, PRS, CI, sid, s_in_bytes) from the draft. */
@@ -61,7 +62,7 @@ export function generatorString(dsi: Uint8Array, prs: Uint8Array, ci: Uint8Array
 
 /** transcript_ir(Ya, ADa, Yb, ADb) = lv_cat(Ya, ADa) || lv_cat(Yb, ADb); A is the initiator. */
 export function transcriptIr(ya: Uint8Array, ada: Uint8Array, yb: Uint8Array, adb: Uint8Array): Uint8Array {
-  return concat([lvCat(ya, ada), lvCat(yb, adb)]);
+  return concatBytes(lvCat(ya, ada), lvCat(yb, adb));
 }
 
 function calculateGenerator(prs: Uint8Array, ci: Uint8Array, sid: Uint8Array): Point {
@@ -140,19 +141,8 @@ export function cpaceStart(secret: Uint8Array, sid: Uint8Array, ci: Uint8Array, 
       const k = decodeShare(peerShare).multiply(scalar);
       // Cannot happen in a prime-order group with y != 0 and Y != I, but the draft says abort.
       if (k.is0()) throw new ProtocolError("auth", "CPace produced the identity element");
-      return sha512(concat([lvCat(CPACE_DSI_ISK, sid, k.toBytes()), transcript]));
+      return sha512(concatBytes(lvCat(CPACE_DSI_ISK, sid, k.toBytes()), transcript));
     },
   };
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
