@@ -269,23 +269,12 @@ export class Copier {
     const cfg = this.cfg;
     this.handedOn = 0;
     this.lastFinalized = false;
-    const srcfd = openDirBeneath(this.srcRoot, task.rel);
-    if (srcfd < 0) {
-      this.fail("open", srcfd, this.srcPath(task.rel));
-      return false;
-    }
-    let dstfd = -1;
+    const fds = this.openDirPair(task.rel, task.state);
+    if (fds === null) return false;
+    const [srcfd, dstfd] = fds;
     let state = task.state;
-    if (state !== DstState.Absent) {
-      dstfd = openDirBeneath(this.dstRoot, task.rel);
-      if (dstfd < 0) {
-        this.fail("open", dstfd, this.dstPath(task.rel));
-        libc.close(srcfd);
-        return false;
-      }
-      // An existing but empty directory needs no lookups.
-      if (state === DstState.Existed && isEmptyDir(dstfd, this.reader)) state = DstState.Fresh;
-    }
+    // An existing but empty directory needs no lookups.
+    if (state === DstState.Existed && isEmptyDir(dstfd, this.reader)) state = DstState.Fresh;
     const hint = task.fs;
     const fs = hint.srcFs !== 0 ? hint.srcFs : fsType(srcfd);
     let dstDev = hint.dstDev;
@@ -404,27 +393,10 @@ export class Copier {
   }
 
   *runChunkSteps(task: ChunkTask): Generator<void, boolean, void> {
-    const srcfd = openDirBeneath(this.srcRoot, task.rel);
-    if (srcfd < 0) {
-      this.fail("open", srcfd, this.srcPath(task.rel));
-      return false;
-    }
-    let dstfd = -1;
-    if (task.state !== DstState.Absent) {
-      dstfd = openDirBeneath(this.dstRoot, task.rel);
-      if (dstfd < 0) {
-        this.fail("open", dstfd, this.dstPath(task.rel));
-        libc.close(srcfd);
-        return false;
-      }
-    }
-    const fs = fsType(srcfd);
-    const ctx: DirCtx = {
-      srcfd, dstfd, rel: task.rel, state: task.state, pseudo: isPseudoFs(fs), srcFs: fs,
-      srcDev: this.devOf(srcfd), dstFs: dstfd >= 0 ? fsType(dstfd) : 0, dstDev: this.devOf(dstfd), dstSgid: true, nowait: -1,
-      taskId: task.dirId, linkTask: false,
-      noOffload: this.cfg.jobs < 2 && !this.onMain,
-    };
+    const fds = this.openDirPair(task.rel, task.state);
+    if (fds === null) return false;
+    const [srcfd, dstfd] = fds;
+    const ctx = this.lookedUpCtx(srcfd, dstfd, task.rel, task.state, task.dirId, false, this.cfg.jobs < 2 && !this.onMain);
     const names = task.names;
     const base = addressOf(names);
     try {
@@ -450,27 +422,11 @@ export class Copier {
   }
 
   runFile(task: FileTask): boolean {
-    const srcfd = openDirBeneath(this.srcRoot, task.dirRel);
-    if (srcfd < 0) {
-      this.fail("open", srcfd, this.srcPath(task.dirRel));
-      return false;
-    }
-    let dstfd = -1;
-    if (task.state !== DstState.Absent) {
-      dstfd = openDirBeneath(this.dstRoot, task.dirRel);
-      if (dstfd < 0) {
-        this.fail("open", dstfd, this.dstPath(task.dirRel));
-        libc.close(srcfd);
-        return false;
-      }
-    }
-    const fs = fsType(srcfd);
+    const fds = this.openDirPair(task.dirRel, task.state);
+    if (fds === null) return false;
+    const [srcfd, dstfd] = fds;
     // A file task never defers to the coordinator again (linkTask): it copies what it was given.
-    const ctx: DirCtx = {
-      srcfd, dstfd, rel: task.dirRel, state: task.state, pseudo: isPseudoFs(fs), srcFs: fs,
-      srcDev: this.devOf(srcfd), dstFs: dstfd >= 0 ? fsType(dstfd) : 0, dstDev: this.devOf(dstfd), dstSgid: true, nowait: -1,
-      taskId: task.id, linkTask: true, noOffload: true,
-    };
+    const ctx = this.lookedUpCtx(srcfd, dstfd, task.dirRel, task.state, task.id, true, true);
     const zname = zpath(task.name);
     const failedBefore = this.counters[C.failed];
     try {
@@ -484,6 +440,38 @@ export class Copier {
       this.publishStats();
     }
     return this.counters[C.failed] === failedBefore;
+  }
+
+  /**
+   * Opens directory `rel` beneath SRC and, unless it is absent there, beneath DST.
+   * Null (the failure recorded, nothing left open) when either cannot be opened.
+   */
+  private openDirPair(rel: Uint8Array, state: DstState): [number, number] | null {
+    const srcfd = openDirBeneath(this.srcRoot, rel);
+    if (srcfd < 0) {
+      this.fail("open", srcfd, this.srcPath(rel));
+      return null;
+    }
+    if (state === DstState.Absent) return [srcfd, -1];
+    const dstfd = openDirBeneath(this.dstRoot, rel);
+    if (dstfd < 0) {
+      this.fail("open", dstfd, this.dstPath(rel));
+      libc.close(srcfd);
+      return null;
+    }
+    return [srcfd, dstfd];
+  }
+
+  /** A directory context from fresh lookups (chunk and file tasks carry no file-system hints). */
+  private lookedUpCtx(
+    srcfd: number, dstfd: number, rel: Uint8Array, state: DstState, taskId: number, linkTask: boolean, noOffload: boolean,
+  ): DirCtx {
+    const fs = fsType(srcfd);
+    return {
+      srcfd, dstfd, rel, state, pseudo: isPseudoFs(fs), srcFs: fs,
+      srcDev: this.devOf(srcfd), dstFs: dstfd >= 0 ? fsType(dstfd) : 0, dstDev: this.devOf(dstfd), dstSgid: true, nowait: -1,
+      taskId, linkTask, noOffload,
+    };
   }
 
   private xattrs(r: { syscall: string; err: number }, path: string): void {
