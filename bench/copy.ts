@@ -6,17 +6,17 @@
 
 import { parseArgs } from "node:util";
 import { mkdirSync } from "node:fs";
-import { join } from "node:path";
-import { DATASETS, DATASET_NAMES, parseDatasetList, type DatasetName } from "./lib/datasets.ts";
+import { DATASETS, DATASET_NAMES, type DatasetName } from "./lib/datasets.ts";
 import {
   FS_HELP,
   FS_OPTIONS,
+  RUN_OPTIONS,
+  rebuildNote,
+  runSettings,
   REPO_ROOT,
   dstRoot,
   makeLogger,
   parseGen,
-  parseNonNegativeInt,
-  parsePositiveInt,
   prepareDatasets,
   selectFs,
   splitFlags,
@@ -122,18 +122,8 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       ...FS_OPTIONS,
-      sets: { type: "string", default: "small10k,medium10k,large8,small100k" },
-      mode: { type: "string", default: "warm" },
-      runs: { type: "string", default: "5" },
-      warmup: { type: "string", default: "1" },
+      ...RUN_OPTIONS,
       "uring-flags": { type: "string", multiple: true },
-      tools: { type: "string" },
-      results: { type: "string", default: join(REPO_ROOT, "bench", "RESULTS.md") },
-      "no-results": { type: "boolean", default: false },
-      timeout: { type: "string", default: "1800" },
-      "trim-every": { type: "string", default: "1" },
-      "no-snapshot": { type: "boolean", default: false },
-      help: { type: "boolean", short: "h" },
     },
     strict: true,
   });
@@ -142,14 +132,7 @@ async function main(): Promise<void> {
     return;
   }
   const log = makeLogger();
-  const sets = values.sets === "all" ? [...DATASET_NAMES] : parseDatasetList(values.sets);
-  const modes: CacheMode[] =
-    values.mode === "both" ? ["warm", "cold"] : values.mode === "warm" || values.mode === "cold" ? [values.mode] : [];
-  if (modes.length === 0) throw new Error(`--mode must be warm, cold or both`);
-  const runs = parsePositiveInt("--runs", values.runs);
-  const warmup = parseNonNegativeInt("--warmup", values.warmup);
-  const timeoutMs = parsePositiveInt("--timeout", values.timeout) * 1000;
-  const trimEvery = Number.parseInt(values["trim-every"], 10) || 0;
+  const { sets, modes, runs, warmup, timeoutMs, trimEvery } = runSettings(values);
   const variants = values["uring-flags"] ?? [""];
   let tools = [...uringTools(variants, timeoutMs), ...competitorTools(timeoutMs)];
   if (values.tools !== undefined) {
@@ -199,10 +182,8 @@ async function main(): Promise<void> {
         const table = renderTable(outcomes, BASELINE, "cp -r", (t) => (t.id.startsWith("uring-sync") ? copyTarget(set, mode) : undefined));
         const seconds = (performance.now() - t0) / 1000;
         reports.push({ set, mode, stats: expected, outcomes, table, startedAt, seconds, loadBefore, loadAfter: loadAvg() });
-        if (us.changed()) {
-          const note = us.snapshot
-            ? `${us.display} was rebuilt during this run; the snapshot taken at the start (${us.identity}) was measured throughout`
-            : `the uring-sync sources changed during this run: its rows may mix versions; re-run`;
+        const note = rebuildNote(us);
+        if (note !== undefined) {
           notes.set(`${set}:${mode}`, note);
           log(`warning: ${note}`);
         }

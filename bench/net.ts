@@ -8,16 +8,17 @@
 import { parseArgs } from "node:util";
 import { mkdirSync } from "node:fs";
 import { randomBytes } from "node:crypto";
-import { join } from "node:path";
-import { DATASETS, DATASET_NAMES, parseDatasetList } from "./lib/datasets.ts";
+import { DATASETS, DATASET_NAMES } from "./lib/datasets.ts";
 import {
   FS_HELP,
   FS_OPTIONS,
+  RUN_OPTIONS,
+  rebuildNote,
+  runSettings,
   REPO_ROOT,
   dstRoot,
   makeLogger,
   parseGen,
-  parseNonNegativeInt,
   parsePositiveInt,
   prepareDatasets,
   selectFs,
@@ -29,7 +30,7 @@ import { CompetitorFailure, expectedStats, renderCommands, renderTable, runRound
 import { busyProcesses, commandLine, formatMachine, loadAvg, machineInfo, toolVersions } from "./lib/machine.ts";
 import { dumpJson, entryFor, type SetReport } from "./lib/report.ts";
 import { updateSection } from "./lib/results.ts";
-import { interrupted, pipeline, shellJoin, sleep, spawnBackground, stopProcess, timedRun, type CacheMode, type RunResult } from "./lib/run.ts";
+import { interrupted, pipeline, shellJoin, sleep, spawnBackground, stopProcess, timedRun, type RunResult } from "./lib/run.ts";
 import { isListening, startServers, waitListening, type Servers } from "./lib/servers.ts";
 
 const BASELINE = "rsync-ssh";
@@ -175,21 +176,11 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       ...FS_OPTIONS,
-      sets: { type: "string", default: "small10k,medium10k,large8,small100k" },
-      mode: { type: "string", default: "warm" },
-      runs: { type: "string", default: "5" },
-      warmup: { type: "string", default: "1" },
-      tools: { type: "string" },
+      ...RUN_OPTIONS,
       "uring-flags": { type: "string", default: "" },
       "ssh-port": { type: "string", default: "2222" },
       "rsyncd-port": { type: "string", default: "8730" },
       port: { type: "string", default: "7440" },
-      results: { type: "string", default: join(REPO_ROOT, "bench", "RESULTS.md") },
-      "no-results": { type: "boolean", default: false },
-      timeout: { type: "string", default: "1800" },
-      "trim-every": { type: "string", default: "1" },
-      "no-snapshot": { type: "boolean", default: false },
-      help: { type: "boolean", short: "h" },
     },
     strict: true,
   });
@@ -198,14 +189,7 @@ async function main(): Promise<void> {
     return;
   }
   const log = makeLogger();
-  const sets = values.sets === "all" ? [...DATASET_NAMES] : parseDatasetList(values.sets);
-  const modes: CacheMode[] =
-    values.mode === "both" ? ["warm", "cold"] : values.mode === "warm" || values.mode === "cold" ? [values.mode] : [];
-  if (modes.length === 0) throw new Error(`--mode must be warm, cold or both`);
-  const runs = parsePositiveInt("--runs", values.runs);
-  const warmup = parseNonNegativeInt("--warmup", values.warmup);
-  const timeoutMs = parsePositiveInt("--timeout", values.timeout) * 1000;
-  const trimEvery = Number.parseInt(values["trim-every"], 10) || 0;
+  const { sets, modes, runs, warmup, timeoutMs, trimEvery } = runSettings(values);
   const port = parsePositiveInt("--port", values.port);
 
   const command = commandLine(REPO_ROOT);
@@ -264,10 +248,8 @@ async function main(): Promise<void> {
         const table = renderTable(outcomes, BASELINE, "rsync over ssh", () => undefined);
         const seconds = (performance.now() - t0) / 1000;
         reports.push({ set, mode, stats: expected, outcomes, table, startedAt, seconds, loadBefore, loadAfter: loadAvg() });
-        if (us.changed()) {
-          const note = us.snapshot
-            ? `${us.display} was rebuilt during this run; the snapshot taken at the start (${us.identity}) was measured throughout`
-            : `the uring-sync sources changed during this run: its rows may mix versions; re-run`;
+        const note = rebuildNote(us);
+        if (note !== undefined) {
           notes.set(`${set}:${mode}`, note);
           log(`warning: ${note}`);
         }

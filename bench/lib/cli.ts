@@ -8,7 +8,8 @@ import { createHash } from "node:crypto";
 import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { ensureDataset, type DatasetName, type GenOptions, type Marker } from "./datasets.ts";
+import { DATASET_NAMES, ensureDataset, parseDatasetList, type DatasetName, type GenOptions, type Marker } from "./datasets.ts";
+import type { CacheMode } from "./run.ts";
 import { ensureExt4, ensureTmpfs, useDir, type BenchFs } from "./mount.ts";
 
 export const REPO_ROOT = resolve(import.meta.dir, "../..");
@@ -202,4 +203,51 @@ export function makeLogger(): (m: string) => void {
     const t = ((performance.now() - t0) / 1000).toFixed(1).padStart(7);
     process.stderr.write(`[${t}s] ${m}\n`);
   };
+}
+
+/** Options every benchmark script takes (besides FS_OPTIONS), for node:util parseArgs. */
+export const RUN_OPTIONS = {
+  sets: { type: "string", default: "small10k,medium10k,large8,small100k" },
+  mode: { type: "string", default: "warm" },
+  runs: { type: "string", default: "5" },
+  warmup: { type: "string", default: "1" },
+  tools: { type: "string" },
+  results: { type: "string", default: join(REPO_ROOT, "bench", "RESULTS.md") },
+  "no-results": { type: "boolean", default: false },
+  timeout: { type: "string", default: "1800" },
+  "trim-every": { type: "string", default: "1" },
+  "no-snapshot": { type: "boolean", default: false },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+export interface RunSettings {
+  sets: DatasetName[];
+  modes: CacheMode[];
+  runs: number;
+  warmup: number;
+  timeoutMs: number;
+  trimEvery: number;
+}
+
+/** Validates the RUN_OPTIONS values shared by copy.ts and net.ts. */
+export function runSettings(v: { sets: string; mode: string; runs: string; warmup: string; timeout: string; "trim-every": string }): RunSettings {
+  const sets = v.sets === "all" ? [...DATASET_NAMES] : parseDatasetList(v.sets);
+  const modes: CacheMode[] = v.mode === "both" ? ["warm", "cold"] : v.mode === "warm" || v.mode === "cold" ? [v.mode] : [];
+  if (modes.length === 0) throw new Error(`--mode must be warm, cold or both`);
+  return {
+    sets,
+    modes,
+    runs: parsePositiveInt("--runs", v.runs),
+    warmup: parseNonNegativeInt("--warmup", v.warmup),
+    timeoutMs: parsePositiveInt("--timeout", v.timeout) * 1000,
+    trimEvery: Number.parseInt(v["trim-every"], 10) || 0,
+  };
+}
+
+/** The note an entry carries when the measured uring-sync may have changed mid-run, or undefined. */
+export function rebuildNote(us: UringCommand): string | undefined {
+  if (!us.changed()) return undefined;
+  return us.snapshot
+    ? `${us.display} was rebuilt during this run; the snapshot taken at the start (${us.identity}) was measured throughout`
+    : `the uring-sync sources changed during this run: its rows may mix versions; re-run`;
 }
