@@ -652,18 +652,7 @@ export class Copier {
       this.fail("symlink", -errno(), this.dstPath(ctx.rel, name));
       return;
     }
-    const m = applyPathMeta(ctx.dstfd, where, st.snapshot(), this.policy, true, this.times);
-    if (this.xa !== null) this.xattrs(this.xa.copyPath(procPath(ctx.srcfd, name), procPath(ctx.dstfd, where.subarray(0, where.length - 1))), this.dstPath(ctx.rel, name));
-    if (m.err === 0 && exists && libc.renameat2(ctx.dstfd, where, ctx.dstfd, zname, 0) !== 0) {
-      this.fail("rename", -errno(), this.dstPath(ctx.rel, name));
-      libc.unlinkat(ctx.dstfd, where, 0);
-      return;
-    }
-    if (m.err !== 0) {
-      this.fail(m.syscall, m.err, this.dstPath(ctx.rel, name));
-      if (exists) libc.unlinkat(ctx.dstfd, where, 0);
-      return;
-    }
+    if (!this.finishMade(ctx, name, zname, where, exists !== 0, true)) return;
     this.counters[C.copied]++;
     this.counters[C.symlinks]++;
   }
@@ -708,20 +697,33 @@ export class Copier {
       this.fail("mknod", -errno(), this.dstPath(ctx.rel, name));
       return;
     }
-    const m = applyPathMeta(ctx.dstfd, where, st.snapshot(), this.policy, false, this.times);
-    if (m.err === 0 && this.xa !== null) this.xattrs(this.xa.copyPath(procPath(ctx.srcfd, name), procPath(ctx.dstfd, where.subarray(0, where.length - 1))), this.dstPath(ctx.rel, name));
-    if (m.err === 0 && exists && libc.renameat2(ctx.dstfd, where, ctx.dstfd, zname, 0) !== 0) {
-      this.fail("rename", -errno(), this.dstPath(ctx.rel, name));
-      libc.unlinkat(ctx.dstfd, where, 0);
-      return;
-    }
-    if (m.err !== 0) {
-      this.fail(m.syscall, m.err, this.dstPath(ctx.rel, name));
-      libc.unlinkat(ctx.dstfd, where, 0);
-      return;
-    }
+    if (!this.finishMade(ctx, name, zname, where, exists !== 0, false)) return;
     this.counters[C.copied]++;
     this.counters[C.specials]++;
+  }
+
+  /**
+   * Finishes a symlink or special file just made at `where` (this.st is its source stat):
+   * metadata, xattrs, and the rename over the final name when it replaces something.
+   * Returns false after recording a failure and removing what it made, except a new
+   * symlink already under its final name: the link itself is right, only a time or owner
+   * could not be set.
+   */
+  private finishMade(ctx: DirCtx, name: Uint8Array, zname: Uint8Array, where: Uint8Array, replaces: boolean, isLink: boolean): boolean {
+    const path = this.dstPath(ctx.rel, name);
+    const m = applyPathMeta(ctx.dstfd, where, this.st.snapshot(), this.policy, isLink, this.times);
+    if (m.err !== 0) {
+      this.fail(m.syscall, m.err, path);
+      if (replaces || !isLink) libc.unlinkat(ctx.dstfd, where, 0);
+      return false;
+    }
+    if (this.xa !== null) this.xattrs(this.xa.copyPath(procPath(ctx.srcfd, name), procPath(ctx.dstfd, where.subarray(0, where.length - 1))), path);
+    if (replaces && libc.renameat2(ctx.dstfd, where, ctx.dstfd, zname, 0) !== 0) {
+      this.fail("rename", -errno(), path);
+      libc.unlinkat(ctx.dstfd, where, 0);
+      return false;
+    }
+    return true;
   }
 
   // ---- regular files: decisions and placement (called by FileBatch) --------------------
