@@ -1,0 +1,115 @@
+#!/usr/bin/env bun
+/**
+ * Memory check for the network transfer (issue 5, "Scale"): sending or receiving
+ * 1,000,000 small files keeps each side's peak RSS under 300 MB.
+ *
+ * What it does: builds SRC (1,000 directories x 1,000 files, every 10th file 100 bytes,
+ * the rest empty) on a private tmpfs (default) or in a work directory on the journaled
+ * ext4 bench mount (`--fs ext4`); never on the root file system (FIELD_NOTES section 3).
+ * Starts `uring-sync recv DST --listen 127.0.0.1:PORT --json --quiet`, waits until it
+ * listens, runs `uring-sync send SRC 127.0.0.1:PORT --json --quiet`, and measures each
+ * process's peak resident set separately: ru_maxrss (GNU time) and VmHWM sampled from
+ * /proc/PID/status while it runs (scripts/lib/mem-check.ts). The secret is random, in
+ * URING_SYNC_SECRET. The program is $URING_SYNC_BIN (e.g. dist/uring-sync) else
+ * `bun src/cli/main.ts`. Not a timed test: times are printed for information only.
+ * Exits 0 when both ends exit 0, both report all files, and each peak is under the limit;
+ * 1 otherwise.
+ *
+ *   bun scripts/mem-check-net.ts [--files N] [--limit-mb 300] [--fs tmpfs|ext4] [--port 7450]
+ *                                [--extra "FLAGS"] [--keep]
+ *
+ * --extra adds flags to both ends (e.g. "--plaintext" or "-j 2"). Needs root (mount).
+ */
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { isListening } from "../bench/lib/servers.ts";
+import { buildSmallFileTree, formatPeak, option, PER_DIR, requireRoot, runMeasured, uringCommand, workspace, type Measured } from "./lib/mem-check.ts";
+
+const args = process.argv.slice(2);
+if (args.includes("--help") || args.includes("-h")) {
+  console.log("Usage: bun scripts/mem-check-net.ts [--files N] [--limit-mb 300] [--fs tmpfs|ext4] [--port 7450] [--extra FLAGS] [--keep] [--timeout SEC]");
+  process.exit(0);
+}
+const FILES = Number(option(args, "--files", "1000000"));
+const LIMIT_MB = Number(option(args, "--limit-mb", "300"));
+const PORT = Number(option(args, "--port", "7450"));
+const TIMEOUT_S = Number(option(args, "--timeout", "3600"));
+const EXTRA = option(args, "--extra", "").trim().split(/\s+/).filter((w) => w.length > 0);
+const KEEP = args.includes("--keep");
+if (!Number.isInteger(FILES) || FILES < 1) throw new Error("--files expects a positive integer");
+if (!Number.isInteger(PORT) || PORT < 1 || PORT > 65535) throw new Error("--port expects 1..65535");
+
+requireRoot("mem-check-net", "it mounts a tmpfs");
+if (isListening(PORT)) {
+  console.error(`mem-check-net: port ${PORT} is in use; pick another with --port`);
+  process.exit(2);
+}
+
+/** A number field of a --json document, or -1 (with the output shown) if it is missing. */
+function jsonCount(what: string, m: Measured, key: string): number {
+  try {
+    const v = (JSON.parse(m.stdout) as Record<string, unknown>)[key];
+    if (typeof v === "number") return v;
+  } catch {
+    // reported below
+  }
+  console.error(`${what}: no numeric "${key}" in its --json output:\n${m.stdout}\n${m.stderr}`);
+  return -1;
+}
+
+const ws = workspace(option(args, "--fs", "tmpfs"), "uring-sync-memcheck-net");
+try {
+  const src = join(ws.dir, "src");
+  const dst = join(ws.dir, "dst");
+  const built = buildSmallFileTree(src, FILES);
+  console.log(`built ${FILES.toLocaleString("en-US")} files in ${Math.ceil(FILES / PER_DIR)} directories on ${ws.description} in ${built.toFixed(1)} s`);
+
+  const bin = uringCommand();
+  const env = { URING_SYNC_SECRET: randomBytes(16).toString("hex") };
+  const recv = runMeasured([...bin, "recv", dst, "--listen", `127.0.0.1:${PORT}`, "--json", "--quiet", ...EXTRA], env);
+  let recvExited = false;
+  void recv.done.then(() => (recvExited = true));
+  const deadline = performance.now() + 60_000;
+  while (!isListening(PORT)) {
+    if (recvExited || performance.now() > deadline) {
+      recv.kill("SIGKILL");
+      const r = await recv.done;
+      throw new Error(`the receiver did not start listening on 127.0.0.1:${PORT} (exit ${r.code}): ${r.stderr.trim()}`);
+    }
+    await Bun.sleep(10);
+  }
+  const send = runMeasured([...bin, "send", src, `127.0.0.1:${PORT}`, "--json", "--quiet", ...EXTRA], env);
+  const timer = setTimeout(() => {
+    console.error(`mem-check-net: still running after ${TIMEOUT_S} s; killing both ends`);
+    send.kill("SIGKILL");
+    recv.kill("SIGKILL");
+  }, TIMEOUT_S * 1000);
+  const s = await send.done;
+  // A receiver whose sender failed may wait for its idle timeout: do not wait for that.
+  if (s.code !== 0) setTimeout(() => recv.kill("SIGTERM"), 5000).unref();
+  const r = await recv.done;
+  clearTimeout(timer);
+
+  const sent = jsonCount("send", s, "filesSent");
+  const received = jsonCount("recv", r, "filesReceived");
+  console.log(`command: ${bin.join(" ")} {recv,send}${EXTRA.length ? ` ${EXTRA.join(" ")}` : ""}`);
+  console.log(`send: exit ${s.code}, ${sent.toLocaleString("en-US")} files sent in ${s.seconds.toFixed(1)} s`);
+  console.log(`recv: exit ${r.code}, ${received.toLocaleString("en-US")} files received (${r.seconds.toFixed(1)} s incl. waiting for the sender)`);
+  console.log(formatPeak("send", s, LIMIT_MB));
+  console.log(formatPeak("recv", r, LIMIT_MB));
+  const problems: string[] = [];
+  if (s.code !== 0) problems.push(`send exit ${s.code}: ${s.stderr.trim().split("\n").slice(-2).join(" / ")}`);
+  if (r.code !== 0) problems.push(`recv exit ${r.code}: ${r.stderr.trim().split("\n").slice(-2).join(" / ")}`);
+  if (sent !== FILES) problems.push(`send reports ${sent} files sent, expected ${FILES}`);
+  if (received !== FILES) problems.push(`recv reports ${received} files received, expected ${FILES}`);
+  if (s.peakMb >= LIMIT_MB) problems.push(`send peak ${s.peakMb.toFixed(1)} MB >= ${LIMIT_MB} MB`);
+  if (r.peakMb >= LIMIT_MB) problems.push(`recv peak ${r.peakMb.toFixed(1)} MB >= ${LIMIT_MB} MB`);
+  for (const p of problems) console.log(`problem: ${p}`);
+  console.log(problems.length === 0 ? "OK" : "FAILED");
+  ws.cleanup(KEEP);
+  process.exit(problems.length === 0 ? 0 : 1);
+} catch (e) {
+  console.error(`mem-check-net: ${e instanceof Error ? e.message : String(e)}`);
+  ws.cleanup(KEEP);
+  process.exit(1);
+}
