@@ -17,6 +17,8 @@ export interface OptionSpec {
   description: string;
   alias?: string[];
   valueHint?: string;
+  /** The only values accepted (checked by parseStrict; offered by shell completion and --help). */
+  choices?: readonly string[];
   default?: string | boolean;
   required?: boolean;
   /** May be given several times; the values are collected in order. */
@@ -28,15 +30,27 @@ export type OptionSpecs = Record<string, OptionSpec>;
 export type ParsedValue = string | boolean | string[] | undefined;
 export type Parsed = Record<string, ParsedValue>;
 
+/** The placeholder for an option's value: its valueHint, else its choices ("auto|kernel|user"). */
+export function valueHintOf(s: OptionSpec): string | undefined {
+  return s.valueHint ?? s.choices?.join("|");
+}
+
+/** The flag as typed: "--queue-depth" for the spec named "queue-depth" (or "queueDepth"). */
+export const flagOf = (name: string): string => `--${kebab(name)}`;
+
+/** Aliases as typed: "-q" for a one-letter alias, "--long" otherwise. */
+export const aliasFlagsOf = (s: OptionSpec): string[] => (s.alias ?? []).map((a) => (a.length === 1 ? `-${a}` : `--${a}`));
+
 /** citty's view of our specs, for defineCommand and renderUsage. */
 export function toCittyArgs(specs: OptionSpecs): ArgsDef {
   const out: ArgsDef = {};
   for (const [name, s] of Object.entries(specs)) {
+    const hint = valueHintOf(s);
     const def: ArgDef = s.type === "positional"
-      ? { type: "positional", description: s.description, required: s.required ?? true, valueHint: s.valueHint }
+      ? { type: "positional", description: s.description, required: s.required ?? true, valueHint: hint }
       : s.type === "boolean"
         ? { type: "boolean", description: s.description, alias: s.alias, default: s.default as boolean | undefined }
-        : { type: "string", description: s.description, alias: s.alias, valueHint: s.valueHint, default: s.default as string | undefined };
+        : { type: "string", description: s.description, alias: s.alias, valueHint: hint, default: s.default as string | undefined };
     out[name] = def;
   }
   return out;
@@ -52,13 +66,13 @@ export function parseStrict(argv: readonly string[], specs: OptionSpecs, command
       positionals.push([name, s]);
       continue;
     }
-    byFlag.set(`--${kebab(name)}`, [name, s]);
-    for (const a of s.alias ?? []) byFlag.set(a.length === 1 ? `-${a}` : `--${a}`, [name, s]);
+    byFlag.set(flagOf(name), [name, s]);
+    for (const a of aliasFlagsOf(s)) byFlag.set(a, [name, s]);
   }
   const out: Parsed = {};
   const pos: string[] = [];
   const set = (name: string, s: OptionSpec, flag: string, value: string | boolean): void => {
-    if (typeof value === "string") s.validate?.(value, flag);
+    if (typeof value === "string") check(s, value, flag);
     if (s.repeatable) {
       const prev = out[name];
       out[name] = [...(Array.isArray(prev) ? prev : []), String(value)];
@@ -107,26 +121,33 @@ export function parseStrict(argv: readonly string[], specs: OptionSpecs, command
       continue;
     }
     const value = inline ?? argv[++i];
-    if (value === undefined) throw new UsageError(`${flag} needs a value${s.valueHint ? ` (${s.valueHint})` : ""}`);
+    const hint = valueHintOf(s);
+    if (value === undefined) throw new UsageError(`${flag} needs a value${hint ? ` (${hint})` : ""}`);
     set(name, s, flag, value);
   }
   for (const [name, s] of positionals) {
     const v = pos.shift();
     if (v === undefined) {
-      if (s.required ?? true) throw new UsageError(`missing argument ${s.valueHint ?? name.toUpperCase()} for '${command}'`);
+      if (s.required ?? true) throw new UsageError(`missing argument ${valueHintOf(s) ?? name.toUpperCase()} for '${command}'`);
       continue;
     }
-    s.validate?.(v, name.toUpperCase());
+    check(s, v, name.toUpperCase());
     out[name] = v;
   }
   if (pos.length > 0) throw new UsageError(`unexpected argument '${pos[0]}' for '${command}'`);
   for (const [name, s] of Object.entries(specs)) {
     if (out[name] === undefined && s.type !== "positional" && s.required) {
-      throw new UsageError(`--${kebab(name)} is required for '${command}'`);
+      throw new UsageError(`${flagOf(name)} is required for '${command}'`);
     }
     if (out[name] === undefined && s.default !== undefined) out[name] = s.default;
   }
   return out;
+}
+
+/** A value against the spec's choices, then its validator. */
+function check(s: OptionSpec, value: string, what: string): void {
+  if (s.choices !== undefined) oneOf(s.choices)(value, what);
+  s.validate?.(value, what);
 }
 
 function suggest(flag: string, known: Map<string, unknown>): string {

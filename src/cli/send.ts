@@ -11,7 +11,7 @@ import { parseHostPort } from "../net/address.ts";
 import type { CipherName } from "../net/record.ts";
 import { InterruptedError, runSend, type CryptoChoice, type SendResult } from "../net/session.ts";
 import { Filter } from "../copy/filter.ts";
-import { bool, list, oneOf, size, str, type OptionSpecs, type Parsed } from "./args.ts";
+import { bool, list, size, str, type OptionSpecs, type Parsed } from "./args.ts";
 import type { Command } from "./command.ts";
 import { FILTER_OPTIONS, OUTPUT_OPTIONS, RING_OPTIONS } from "./common.ts";
 import { EXIT } from "./exit.ts";
@@ -22,19 +22,20 @@ import { UsageError } from "../errors.ts";
 import { secretFromString } from "../net/handshake.ts";
 import { displaySafe } from "../net/wire.ts";
 
+const CRYPTO_CHOICES: readonly CryptoChoice[] = ["auto", "kernel", "user"];
+
 export const SECRET_OPTIONS: OptionSpecs = {
   "secret-file": { type: "string", valueHint: "PATH", description: "Read the shared secret from PATH (one trailing newline is ignored)" },
   secret: { type: "string", valueHint: "S", description: "The shared secret on the command line (other local users can read argv: prefer $URING_SYNC_SECRET or --secret-file)" },
   crypto: {
-    type: "string", valueHint: "auto|kernel|user",
+    type: "string", choices: CRYPTO_CHOICES,
     description: "Where TLS records are encrypted: kernel (kTLS), user (userspace), auto (default: kernel when available; also $URING_SYNC_CRYPTO)",
-    validate: oneOf(["auto", "kernel", "user"]),
   },
   tls: { type: "boolean", description: "Same as --crypto kernel (kept from the original tool)" },
   plaintext: { type: "boolean", description: "No encryption (both ends must say so); the handshake still authenticates both ends" },
   cipher: {
     type: "string", valueHint: "NAME", description: "aes-128-gcm (default), aes-256-gcm or chacha20-poly1305; the same on both ends",
-    validate: oneOf(["aes-128-gcm", "aes-256-gcm", "chacha20-poly1305"]),
+    choices: ["aes-128-gcm", "aes-256-gcm", "chacha20-poly1305"],
   },
 };
 
@@ -57,8 +58,9 @@ export function securityFromArgs(args: Parsed): Security {
   if (!tls && flag === undefined && !plaintext) {
     const env = process.env.URING_SYNC_CRYPTO;
     if (env !== undefined && env !== "") {
-      if (env !== "auto" && env !== "kernel" && env !== "user") throw new UsageError(`URING_SYNC_CRYPTO must be auto, kernel or user (got '${env}')`);
-      crypto = env;
+      const known = CRYPTO_CHOICES.find((c) => c === env);
+      if (known === undefined) throw new UsageError(`URING_SYNC_CRYPTO must be ${CRYPTO_CHOICES.join(", ")} (got '${env}')`);
+      crypto = known;
     }
   }
   return { crypto, plaintext, cipher: cipherArg ?? "aes-128-gcm" };
