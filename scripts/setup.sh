@@ -3,7 +3,8 @@
 #   scripts/setup.sh          runtime: liburing + Bun and the npm packages
 #   scripts/setup.sh --test   also what the test suite uses: gcc + liburing-dev (layout checks,
 #                             C reference), attr, rsync, python3-cryptography (record vectors),
-#                             and the ktls-vm harness (qemu) for the kernel-TLS tests
+#                             the ktls-vm harness (qemu) for the kernel-TLS tests, and zsh, fish,
+#                             groff and man to check the completion scripts and the man page
 # Nothing is downloaded outside the Debian and npm registries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +12,8 @@ cd "$(dirname "$0")/.."
 want=(liburing2)
 if [ "${1:-}" = "--test" ]; then
   want+=(liburing-dev gcc libc6-dev attr rsync python3 python3-cryptography e2fsprogs util-linux
-         qemu-system-x86 busybox-static cpio kmod openssh-server openssh-client)
+         qemu-system-x86 busybox-static cpio kmod openssh-server openssh-client
+         zsh fish groff-base man-db)
 fi
 missing=()
 for p in "${want[@]}"; do

@@ -9,27 +9,19 @@
 import { defineCommand, renderUsage } from "citty";
 import { buildInfo, VERSION } from "../version.ts";
 import { parseStrict } from "./args.ts";
-import { cittyDef, helpText, plain, type Command } from "./command.ts";
-import { copy } from "./copy.ts";
-import { doctor } from "./doctor.ts";
+import { cittyDef, helpText, plain } from "./command.ts";
+import { commandNamed, COMMANDS, DEFAULT_COMMAND, DESCRIPTION, PROGRAM, ROOT_EXAMPLES } from "./commands.ts";
 import { EXIT } from "./exit.ts";
-import { recv } from "./recv.ts";
-import { send } from "./send.ts";
 import { describeError, log, setVerbosity } from "./report.ts";
 
-const COMMANDS: Record<string, Command> = { copy, send, recv, doctor };
-
 const root = defineCommand({
-  meta: { name: "uring-sync", version: VERSION, description: "Copy and sync directory trees fast, locally (io_uring) or between machines (TLS, kernel-accelerated)" },
+  meta: { name: PROGRAM, version: VERSION, description: DESCRIPTION },
   subCommands: Object.fromEntries(Object.values(COMMANDS).map((c) => [c.name, cittyDef(c)])),
 });
 
 const ROOT_DETAILS = `
 Examples:
-  uring-sync ./src ./dst                      copy a tree (the contents of ./src land in ./dst)
-  uring-sync recv ./dst --listen 7000         receive (prints a one-time code to give the sender)
-  uring-sync send ./src host:7000             send (asks for the code, or reads $URING_SYNC_SECRET)
-  uring-sync doctor                           what this machine supports (io_uring, kTLS...)
+${ROOT_EXAMPLES.map(([cmd, what]) => `  ${cmd.padEnd(44)}${what}`).join("\n")}
 
 Run 'uring-sync <command> --help' for a command's options.
 Exit codes: 0 ok, 1 failed (some files or I/O), 2 usage, 3 unsupported here, 4 peer/auth, 130 interrupted.`;
@@ -41,7 +33,7 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.USAGE;
   }
   if (first === "--help" || first === "-h" || first === "help") {
-    const sub = first === "help" ? COMMANDS[argv[1] ?? ""] : undefined;
+    const sub = first === "help" ? commandNamed(argv[1] ?? "") : undefined;
     process.stdout.write(sub ? await helpText(sub, root) : plain(`${await renderUsage(root)}\n${ROOT_DETAILS.trim()}\n`));
     return EXIT.OK;
   }
@@ -50,8 +42,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`uring-sync ${b.version} (commit ${b.commit}, built ${b.buildDate})\n`);
     return EXIT.OK;
   }
-  const named = COMMANDS[first];
-  const cmd = named ?? copy;
+  const named = commandNamed(first);
+  const cmd = named ?? DEFAULT_COMMAND;
   const rest = named ? argv.slice(1) : argv;
   if (rest.includes("--help") || rest.includes("-h")) {
     process.stdout.write(await helpText(cmd, root));

@@ -88,6 +88,13 @@ describe("uring-sync CLI shell", () => {
     expect(cli("a", "b", "--json=yes").stderr).toContain("takes no value");
     expect(cli("recv", "dst").stderr).toContain("--listen is required");
   });
+
+  test("a first word named like an Object property is copy's SRC, not a command", () => {
+    const r = cli("constructor", "dst");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("constructor: ENOENT");
+    expect(cli("help", "toString").stdout).toContain("USAGE uring-sync copy|send|recv|doctor");
+  });
 });
 
 describe("compiled executable", () => {
