@@ -3,7 +3,10 @@
  *
  * Owns: the build command line, including every Worker entry point (a compiled binary
  * only contains workers passed as extra entry points) and the version/commit/date
- * baked in with --define. Usage: bun scripts/build.ts [--outfile PATH] [--target bun-linux-x64-baseline]
+ * baked in with --define. Usage:
+ *   bun scripts/build.ts [--outfile PATH] [--target bun-linux-x64-baseline] [--compile-executable-path BUN]
+ * --compile-executable-path: the Bun runtime to embed for --target (scripts/release.ts passes
+ * one fetched with npm), so Bun does not download it itself.
  */
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -17,6 +20,7 @@ const opt = (name: string): string | undefined => {
 };
 const outfile = opt("--outfile") ?? join(root, "dist", "uring-sync");
 const target = opt("--target");
+const runtime = opt("--compile-executable-path");
 
 /** Worker entry files: add new ones here (the build fails loudly if one is missing). */
 const WORKERS = ["src/copy/worker.ts"].filter((w) => existsSync(join(root, w)));
@@ -28,7 +32,9 @@ function git(...a: string[]): string {
 
 const commit = git("rev-parse", "--short", "HEAD");
 const dirty = git("status", "--porcelain", "--untracked-files=no") !== "" ? "-dirty" : "";
-const buildDate = new Date().toISOString();
+// SOURCE_DATE_EPOCH (seconds; the reproducible-builds convention) pins the date, e.g. to the commit's.
+const epoch = process.env.SOURCE_DATE_EPOCH;
+const buildDate = (epoch && /^\d+$/.test(epoch) ? new Date(Number(epoch) * 1000) : new Date()).toISOString();
 mkdirSync(dirname(outfile), { recursive: true });
 
 const cmd = [
@@ -37,6 +43,7 @@ const cmd = [
   "--define", `URING_SYNC_COMMIT=${JSON.stringify(commit + dirty)}`,
   "--define", `URING_SYNC_BUILD_DATE=${JSON.stringify(buildDate)}`,
   ...(target ? ["--target", target] : []),
+  ...(runtime ? ["--compile-executable-path", runtime] : []),
 ];
 const r = Bun.spawnSync(cmd, { cwd: root, stdout: "inherit", stderr: "inherit" });
 if (r.exitCode !== 0) {

@@ -4,9 +4,10 @@
 // The binary is built first (bun scripts/build.ts) if missing or older than the sources.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { accessSync, constants, existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { DIST_BIN, expectExit, formatResult, lines, REPO_ROOT, runCli, type RunOptions } from "../helpers/cli.ts";
+import { expectExit, formatResult, lines, runCli, type RunOptions } from "../helpers/cli.ts";
+import { ensureDistBinary } from "../helpers/dist.ts";
 import { expectSameTree, lineWith, removeDir, summaryOf, workDir } from "../helpers/e2e.ts";
 import { buildVarietyTree, diffTrees, MiB, snapshotTree, writeTree, type VarietyTree } from "../helpers/tree.ts";
 
@@ -15,36 +16,12 @@ let bin: string[];
 let V: VarietyTree;
 const opts = (): RunOptions => ({ command: bin });
 
-/** Newest mtime of the files the binary is built from. */
-function newestSource(): number {
-  let newest = 0;
-  const walk = (dir: string): void => {
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      const p = join(dir, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (/\.(ts|js|json)$/.test(e.name)) newest = Math.max(newest, statSync(p).mtimeMs);
-    }
-  };
-  for (const d of ["src", "ffi"]) walk(join(REPO_ROOT, d));
-  newest = Math.max(newest, statSync(join(REPO_ROOT, "package.json")).mtimeMs);
-  return newest;
-}
-
 beforeAll(() => {
   const env = process.env.URING_SYNC_BIN;
   if (env !== undefined && env.trim() !== "") {
     bin = env.trim().split(/\s+/);
   } else {
-    if (!existsSync(DIST_BIN) || statSync(DIST_BIN).mtimeMs < newestSource()) {
-      const script = join(REPO_ROOT, "scripts", "build.ts");
-      const cmd = existsSync(script)
-        ? [process.execPath, script]
-        : [process.execPath, "build", "--compile", "src/cli/main.ts", "--outfile", DIST_BIN];
-      const b = Bun.spawnSync(cmd, { cwd: REPO_ROOT, stdout: "pipe", stderr: "pipe" });
-      if (b.exitCode !== 0) throw new Error(`building the binary failed: ${cmd.join(" ")}\n${b.stdout}\n${b.stderr}`);
-    }
-    accessSync(DIST_BIN, constants.X_OK);
-    bin = [DIST_BIN];
+    bin = [ensureDistBinary()];
   }
   V = buildVarietyTree(join(work, "variety"));
 }, 180_000);

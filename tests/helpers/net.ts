@@ -123,6 +123,8 @@ export interface ReceiverOptions {
    * tests that expect it to refuse to start (e.g. --crypto kernel without kTLS).
    */
   earlyExitOk?: boolean;
+  /** The program instead of cliCommand() (e.g. `env -i ... dist/uring-sync` for a clean environment). */
+  command?: string[];
 }
 
 export interface Receiver {
@@ -195,7 +197,7 @@ async function collect(stream: ReadableStream<Uint8Array>, sink: { text: string 
 function spawnReceiver(opts: ReceiverOptions, host: string, port: number): Receiver {
   const listen = (opts.listen ?? hostPortArg)(host, port);
   const cwd = opts.cwd ?? defaultCwd();
-  const argv = [...cliCommand(), "recv", opts.dst, "--listen", listen, ...(opts.args ?? [])];
+  const argv = [...(opts.command ?? cliCommand()), "recv", opts.dst, "--listen", listen, ...(opts.args ?? [])];
   const env = childEnvironment(netEnv(opts.secret, opts.env ?? {}));
   const started = performance.now();
   const proc = Bun.spawn(argv, { cwd, env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
@@ -328,6 +330,8 @@ export interface SenderOptions {
   env?: Env;
   timeoutMs?: number;
   cwd?: string;
+  /** The program instead of cliCommand(). */
+  command?: string[];
 }
 
 /** `uring-sync send SRC ADDRESS [args]`, to completion (killed and failed on a hang). */
@@ -336,6 +340,7 @@ export async function runSender(src: string, address: string, opts: SenderOption
     env: netEnv(opts.secret, opts.env ?? {}),
     timeoutMs: opts.timeoutMs ?? 60_000,
     cwd: opts.cwd,
+    command: opts.command,
   });
 }
 
@@ -364,6 +369,8 @@ export interface TransferOptions {
   recvEnv?: Env;
   sendEnv?: Env;
   timeoutMs?: number;
+  /** The program both ends run instead of cliCommand(). */
+  command?: string[];
 }
 
 export interface TransferResult {
@@ -374,11 +381,11 @@ export interface TransferResult {
 
 /** One whole session: receiver up, sender run, receiver ends. Exit codes are not judged here. */
 export async function transfer(o: TransferOptions): Promise<TransferResult> {
-  const rcv = await startReceiver({ dst: o.dst, host: o.host, args: o.recvArgs, secret: o.secret, env: o.recvEnv });
+  const rcv = await startReceiver({ dst: o.dst, host: o.host, args: o.recvArgs, secret: o.secret, env: o.recvEnv, command: o.command });
   const address = o.senderAddress ? o.senderAddress(rcv.port) : rcv.address;
   let send: RunResult;
   try {
-    send = await runSender(o.src, address, { args: o.sendArgs, secret: o.secret, env: o.sendEnv, timeoutMs: o.timeoutMs });
+    send = await runSender(o.src, address, { args: o.sendArgs, secret: o.secret, env: o.sendEnv, timeoutMs: o.timeoutMs, command: o.command });
   } catch (e) {
     await rcv.stop("SIGKILL", 2_000).catch(() => undefined);
     throw new Error(`${(e as Error).message}\n--- receiver ---\n${rcv.describe()}`);
