@@ -16,18 +16,23 @@
  * 1 otherwise.
  *
  *   bun scripts/mem-check-net.ts [--files N] [--limit-mb 300] [--fs tmpfs|ext4] [--port 7450]
- *                                [--extra "FLAGS"] [--keep]
+ *                                [--extra "FLAGS"] [--keep] [--record [--results PATH]]
  *
- * --extra adds flags to both ends (e.g. "--plaintext" or "-j 2"). Needs root (mount).
+ * --extra adds flags to both ends (e.g. "--plaintext" or "-j 2"). --record writes the
+ * result as an entry of the "memory" section of bench/RESULTS.md (bench/lib/results.ts
+ * markers; an entry with the same file count, file system and flags is replaced).
+ * Needs root (mount).
  */
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { isListening } from "../bench/lib/servers.ts";
-import { buildSmallFileTree, formatPeak, option, PER_DIR, requireRoot, runMeasured, uringCommand, workspace, type Measured } from "./lib/mem-check.ts";
+import { commandLine, formatMachine, loadAvg, machineInfo } from "../bench/lib/machine.ts";
+import { updateSection } from "../bench/lib/results.ts";
+import { buildSmallFileTree, formatPeak, option, PER_DIR, REPO, requireRoot, runMeasured, uringCommand, workspace, type Measured } from "./lib/mem-check.ts";
 
 const args = process.argv.slice(2);
 if (args.includes("--help") || args.includes("-h")) {
-  console.log("Usage: bun scripts/mem-check-net.ts [--files N] [--limit-mb 300] [--fs tmpfs|ext4] [--port 7450] [--extra FLAGS] [--keep] [--timeout SEC]");
+  console.log("Usage: bun scripts/mem-check-net.ts [--files N] [--limit-mb 300] [--fs tmpfs|ext4] [--port 7450] [--extra FLAGS] [--keep] [--timeout SEC] [--record [--results PATH]]");
   process.exit(0);
 }
 const FILES = Number(option(args, "--files", "1000000"));
@@ -36,6 +41,9 @@ const PORT = Number(option(args, "--port", "7450"));
 const TIMEOUT_S = Number(option(args, "--timeout", "3600"));
 const EXTRA = option(args, "--extra", "").trim().split(/\s+/).filter((w) => w.length > 0);
 const KEEP = args.includes("--keep");
+const RECORD = args.includes("--record");
+const RESULTS = option(args, "--results", join(REPO, "bench", "RESULTS.md"));
+const FS_KIND = option(args, "--fs", "tmpfs");
 if (!Number.isInteger(FILES) || FILES < 1) throw new Error("--files expects a positive integer");
 if (!Number.isInteger(PORT) || PORT < 1 || PORT > 65535) throw new Error("--port expects 1..65535");
 
@@ -57,7 +65,43 @@ function jsonCount(what: string, m: Measured, key: string): number {
   return -1;
 }
 
-const ws = workspace(option(args, "--fs", "tmpfs"), "uring-sync-memcheck-net");
+/** One entry of the memory section of RESULTS.md. */
+function record(o: {
+  send: Measured;
+  recv: Measured;
+  sent: number;
+  received: number;
+  problems: string[];
+  built: number;
+  fsDescription: string;
+  loadBefore: number;
+  bin: string[];
+}): void {
+  const mb = (kb: number): string => (kb / 1024).toFixed(1);
+  const flags = EXTRA.length ? ` ${EXTRA.join(" ")}` : "";
+  const row = (side: string, m: Measured, files: number): string =>
+    `| ${side} | ${m.code} | ${files.toLocaleString("en-US")} | ${mb(m.maxrssKb)} | ${mb(m.hwmKb)} | ${m.peakMb < LIMIT_MB ? `< ${LIMIT_MB} (met)` : `< ${LIMIT_MB} (MISSED)`} |`;
+  const body = [
+    `### send/recv of ${FILES.toLocaleString("en-US")} small files, ${FS_KIND}${flags}`,
+    "",
+    `${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC; file system: ${o.fsDescription}; machine: ${formatMachine(machineInfo())}; load average (1 min) ${o.loadBefore.toFixed(2)} before, ${loadAvg().toFixed(2)} after.`,
+    `Command: \`${commandLine(REPO)}\`; program: \`${o.bin.map((a) => a.replace(`${REPO}/`, "")).join(" ")}\`; tree: ${Math.ceil(FILES / PER_DIR)} directories x ${PER_DIR} files, every 10th file 100 bytes, the rest empty (built in ${o.built.toFixed(0)} s); send took ${o.send.seconds.toFixed(1)} s (for information, not a benchmark). Verdict: ${o.problems.length === 0 ? "OK" : `FAILED (${o.problems.join("; ")})`}.`,
+    "",
+    "| side | exit | files | peak RSS MB (ru_maxrss) | peak RSS MB (VmHWM sampled) | limit MB |",
+    "|---|---|---|---|---|---|",
+    row("send", o.send, o.sent),
+    row("recv", o.recv, o.received),
+  ].join("\n");
+  const header = [
+    "## Memory (scripts/mem-check-net.ts)",
+    "",
+    "Peak resident set of each end of a network transfer of many small files (issue 5: under 300 MB each for 1,000,000 files).",
+    "Measured, not timed: ru_maxrss of each process (GNU time) and its VmHWM sampled every 20 ms from /proc/PID/status; both ends on this machine over 127.0.0.1.",
+  ].join("\n");
+  updateSection(RESULTS, "memory", header, [{ key: `net:${FILES}:${FS_KIND}${EXTRA.length ? `:${EXTRA.join("_")}` : ""}`, rank: 0, body }]);
+}
+
+const ws = workspace(FS_KIND, "uring-sync-memcheck-net");
 try {
   const src = join(ws.dir, "src");
   const dst = join(ws.dir, "dst");
@@ -65,6 +109,7 @@ try {
   console.log(`built ${FILES.toLocaleString("en-US")} files in ${Math.ceil(FILES / PER_DIR)} directories on ${ws.description} in ${built.toFixed(1)} s`);
 
   const bin = uringCommand();
+  const loadBefore = loadAvg();
   const env = { URING_SYNC_SECRET: randomBytes(16).toString("hex") };
   const recv = runMeasured([...bin, "recv", dst, "--listen", `127.0.0.1:${PORT}`, "--json", "--quiet", ...EXTRA], env);
   let recvExited = false;
@@ -106,6 +151,10 @@ try {
   if (r.peakMb >= LIMIT_MB) problems.push(`recv peak ${r.peakMb.toFixed(1)} MB >= ${LIMIT_MB} MB`);
   for (const p of problems) console.log(`problem: ${p}`);
   console.log(problems.length === 0 ? "OK" : "FAILED");
+  if (RECORD) {
+    record({ send: s, recv: r, sent, received, problems, built, fsDescription: ws.description, loadBefore, bin });
+    console.log(`recorded in the memory section of ${RESULTS}`);
+  }
   ws.cleanup(KEEP);
   process.exit(problems.length === 0 ? 0 : 1);
 } catch (e) {

@@ -2,7 +2,10 @@
 // round-robin alternation of the tools (the starting tool rotates every round), untimed
 // destination clean-up and cache preparation before every run, completeness verification
 // after each tool's first run, the skip-with-a-note rule for optional tools (uring-sync)
-// versus abort-on-failure for competitors, and the per-data-set markdown table.
+// versus abort-on-failure for competitors, and the per-data-set markdown table. For re-run
+// benchmarks (keepDst) each tool's destination is filled once by its own untimed run and
+// then kept, verified after every run, with optional untimed steps before and checks after
+// each run (e.g. changing 1% of the files).
 
 import { existsSync, mkdirSync, openSync, readSync, closeSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -50,6 +53,15 @@ export interface RoundsOptions {
   /** fstrim after every this many rounds (ext4 only); 0 disables. */
   trimEvery: number;
   log: (msg: string) => void;
+  /**
+   * Re-run mode: each tool's destination is filled once by an untimed run of the tool itself
+   * (verified), then kept between runs (every run is verified) and removed at the end.
+   */
+  keepDst?: boolean;
+  /** Untimed, before each warm-up or timed run (after the destination is in place, before the cache preparation). */
+  beforeRun?: (tool: Tool, dst: string, round: number) => void;
+  /** Extra check after each successful run; a string is the reason the run is a failure. */
+  afterRun?: (tool: Tool, dst: string, round: number) => string | undefined;
 }
 
 export class CompetitorFailure extends Error {}
@@ -75,7 +87,7 @@ export function primeCache(src: string): void {
 /**
  * Runs every tool `warmup` times untimed, then `runs` timed rounds, alternating tools run
  * by run (the start rotates each round). Each tool's first copy (warm-up or timed) is
- * verified.
+ * verified; with keepDst, every run is (after an untimed initial fill, see RoundsOptions).
  */
 export async function runRounds(o: RoundsOptions): Promise<ToolOutcome[]> {
   const dstRoot = resolve(o.dstRoot);
@@ -83,7 +95,45 @@ export async function runRounds(o: RoundsOptions): Promise<ToolOutcome[]> {
   const outcomes: ToolOutcome[] = o.tools.map((tool) => ({ tool, samples: [] }));
   const verified = new Set<ToolOutcome>();
   const n = outcomes.length;
+  const keep = o.keepDst === true;
+  const dstOf = (out: ToolOutcome): string => join(dstRoot, out.tool.id);
+
+  /** One run of one tool; false when it failed (and the tool is now skipped). */
+  const attempt = async (out: ToolOutcome, round: number, tag: string, timed: boolean, fill: boolean): Promise<boolean> => {
+    const dst = dstOf(out);
+    if (!keep || fill) {
+      if (existsSync(dst)) removeTree(dst);
+      out.tool.prepare?.(dst);
+    }
+    if (!fill) o.beforeRun?.(out.tool, dst, round);
+    prepareCache(o.mode);
+    if (interrupted() !== undefined) throw new Interrupted(`interrupted by ${interrupted()}`);
+    const r = await out.tool.run(o.src, dst);
+    if (interrupted() !== undefined) throw new Interrupted(`interrupted by ${interrupted()}`);
+    let problem: string | undefined;
+    if (!ok(r)) problem = failureNote(r);
+    else if (keep || !verified.has(out)) problem = verifyCopy(o.src, dst, o.expected);
+    if (problem === undefined && !fill) problem = o.afterRun?.(out.tool, dst, round);
+    if (problem !== undefined) {
+      const what = `${o.title} ${o.mode}: ${out.tool.label}${fill ? " (initial fill)" : ""} failed: ${problem}`;
+      if (existsSync(dst)) removeTree(dst);
+      if (!out.tool.optional) throw new CompetitorFailure(`${what}\n  command: ${r.argv.join(" ")}\n  stderr: ${r.stderr.trim()}`);
+      o.log(`  ${what} -> skipped for the rest of this run`);
+      out.skipped = problem;
+      return false;
+    }
+    verified.add(out);
+    if (timed) out.samples.push(r.seconds);
+    o.log(`  [${o.title} ${o.mode} ${tag}] ${out.tool.label.padEnd(26)} ${r.seconds.toFixed(3)} s${timed ? "" : " (untimed)"}`);
+    if (!keep) removeTree(dst);
+    return true;
+  };
+
   if (o.mode === "warm") primeCache(o.src);
+  if (keep) {
+    for (const out of outcomes) await attempt(out, -1, "initial fill", false, true);
+    if (o.trimEvery > 0) trim(o.fs);
+  }
   const total = o.warmup + o.runs;
   for (let round = 0; round < total; round++) {
     const warmup = round < o.warmup;
@@ -91,31 +141,11 @@ export async function runRounds(o: RoundsOptions): Promise<ToolOutcome[]> {
     for (let k = 0; k < n; k++) {
       const out = outcomes[(round + k) % n];
       if (out.skipped !== undefined) continue;
-      const dst = join(dstRoot, out.tool.id);
-      if (existsSync(dst)) removeTree(dst);
-      out.tool.prepare?.(dst);
-      prepareCache(o.mode);
-      if (interrupted() !== undefined) throw new Interrupted(`interrupted by ${interrupted()}`);
-      const r = await out.tool.run(o.src, dst);
-      if (interrupted() !== undefined) throw new Interrupted(`interrupted by ${interrupted()}`);
-      let problem: string | undefined;
-      if (!ok(r)) problem = failureNote(r);
-      else if (!verified.has(out)) problem = verifyCopy(o.src, dst, o.expected);
-      if (problem !== undefined) {
-        const what = `${o.title} ${o.mode}: ${out.tool.label} failed: ${problem}`;
-        if (existsSync(dst)) removeTree(dst);
-        if (!out.tool.optional) throw new CompetitorFailure(`${what}\n  command: ${r.argv.join(" ")}\n  stderr: ${r.stderr.trim()}`);
-        o.log(`  ${what} -> skipped for the rest of this run`);
-        out.skipped = problem;
-        continue;
-      }
-      verified.add(out);
-      if (!warmup) out.samples.push(r.seconds);
-      o.log(`  [${o.title} ${o.mode} ${tag}] ${out.tool.label.padEnd(26)} ${r.seconds.toFixed(3)} s${warmup ? " (untimed)" : ""}`);
-      removeTree(dst);
+      await attempt(out, round, tag, !warmup, false);
     }
     if (o.trimEvery > 0 && (round + 1) % o.trimEvery === 0) trim(o.fs);
   }
+  if (keep) for (const out of outcomes) if (existsSync(dstOf(out))) removeTree(dstOf(out));
   trim(o.fs);
   return outcomes;
 }

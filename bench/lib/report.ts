@@ -13,6 +13,8 @@ import type { TreeStats } from "./verify.ts";
 import type { Entry } from "./results.ts";
 
 export interface SetReport {
+  /** The bench/net.ts scenario that produced it, when not the plain transfer/copy. */
+  scenario?: string;
   set: DatasetName;
   mode: CacheMode;
   stats: TreeStats;
@@ -30,10 +32,19 @@ const FS_RANK: Record<BenchFs["kind"], number> = { ext4: 0, tmpfs: 1, dir: 2 };
 export function entryFor(
   r: SetReport,
   fs: BenchFs,
-  meta: { command: string; machine: string; runs: number; warmup: number; extra?: string },
+  meta: {
+    command: string;
+    machine: string;
+    runs: number;
+    warmup: number;
+    extra?: string;
+    /** A named scenario (bench/net.ts --scenario): prefixes the key and the title, ranks entries by scenario. */
+    scenario?: { id: string; title: string; rank: number };
+  },
 ): Entry {
   const st = r.stats;
-  const title = `### ${r.set}: ${DATASETS[r.set].description} (${st.files} files, ${st.dirs} dirs, ${(st.bytes / 2 ** 20).toFixed(1)} MiB), ${r.mode} cache, ${fs.kind}`;
+  const sc = meta.scenario;
+  const title = `### ${sc ? `${sc.title} — ` : ""}${r.set}: ${DATASETS[r.set].description} (${st.files} files, ${st.dirs} dirs, ${(st.bytes / 2 ** 20).toFixed(1)} MiB), ${r.mode} cache, ${fs.kind}`;
   const lines = [
     title,
     "",
@@ -43,8 +54,8 @@ export function entryFor(
     r.table,
   ];
   return {
-    key: `${r.set}:${r.mode}:${fs.kind}`,
-    rank: FS_RANK[fs.kind] * 100 + DATASET_NAMES.indexOf(r.set) * 2 + (r.mode === "warm" ? 0 : 1),
+    key: `${sc ? `${sc.id}:` : ""}${r.set}:${r.mode}:${fs.kind}`,
+    rank: (sc ? sc.rank * 1000 : 0) + FS_RANK[fs.kind] * 100 + DATASET_NAMES.indexOf(r.set) * 2 + (r.mode === "warm" ? 0 : 1),
     body: lines.join("\n"),
   };
 }
@@ -58,6 +69,7 @@ export function dumpJson(repoRoot: string, name: string, data: { command: string
     command: data.command,
     fs: data.fs,
     reports: data.reports.map((r) => ({
+      ...(r.scenario !== undefined ? { scenario: r.scenario } : {}),
       set: r.set,
       mode: r.mode,
       stats: r.stats,
