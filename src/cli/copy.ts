@@ -39,9 +39,11 @@ Fidelity: bytes, mode bits (setuid too), owner/group (as root; --no-owner to ski
 mtime to the nanosecond, symlinks as symlinks, hard links kept, sparse files kept sparse,
 directory modes and times set after their contents; xattrs with --xattrs; FIFOs, sockets
 and devices with --specials (as root), otherwise skipped with a warning.
-Safety: every file is written under a temporary name in its directory and appears under its
-final name only when complete (an existing copy is replaced atomically); --fsync makes that
-durable. DST inside SRC, SRC inside DST and SRC equal to DST are refused (exit 2).
+Safety: a DST that does not exist yet is built under a hidden name next to it
+(.<name>.usync-stage-*) and renamed into place when done; in an existing DST every file is
+written under a temporary name and appears under its final name only when complete (an
+existing copy is replaced atomically). A killed run's hidden tree is removed by the next
+run; --fsync makes all of it durable. DST inside SRC, SRC inside DST and SRC equal to DST are refused (exit 2).
 Globs (--exclude/--include) match the path relative to SRC; without a "/" they match the last
 component at any depth; a trailing "/" matches directories only; --include wins over --exclude.
 Exit codes: 0 all copied, 1 some files failed (or ENOSPC stopped the run), 2 usage, 130 interrupted.`;

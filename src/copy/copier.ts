@@ -783,7 +783,9 @@ export class Copier {
       return;
     }
     const size = st.size;
-    const fd = this.placer.create(ctx.dstfd, zdst, createMode(st.perm), exists && dec !== "replace-dir", ringAddr !== 0);
+    const fd = this.placer.create(
+      ctx.dstfd, zdst, createMode(st.perm), exists && dec !== "replace-dir", ringAddr !== 0, this.cfg.staged && ctx.state === DstState.Fresh,
+    );
     if (fd < 0) {
       this.fail("create", fd, this.dstPathZ(ctx, zdst));
       return;

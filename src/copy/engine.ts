@@ -28,6 +28,7 @@ import {
 import { Copier } from "./copier.ts";
 import { removeTree } from "./remove.ts";
 import { resolveCopy } from "./safety.ts";
+import { closeStaging, discardStaging, openStaging, publishStaging, type Staging } from "./stage.ts";
 import { DirReader } from "./scan.ts";
 import {
   atParent, decodePath, DIR_FLAGS, encoder, joinRel, lstatAt, openDirBeneath, readUmask, showPath, StatBuf,
@@ -193,16 +194,23 @@ export async function copy(opts: CopyOptions, hooks: CopyHooks = {}): Promise<Co
   const srcRoot = single ? dirnameOf(res.src) : res.src;
   const dstRoot = single ? dirnameOf(res.dst) : res.dst;
   const placeEnv = process.env.URING_SYNC_PLACE;
+  const token = runToken();
+  // A new DST tree is copied into a hidden, locked sibling and renamed into place at the
+  // end (stage.ts): no per-file temp names or links inside it. URING_SYNC_STAGE=0 turns
+  // that off (the knob used to measure it, docs/DESIGN.md).
+  const staging = !single && !res.dstExists && !dryRun && process.env.URING_SYNC_STAGE !== "0" && placeEnv !== "named"
+    ? openStaging(res.dst, token)
+    : null;
   const cfg: CopierConfig = {
-    srcRoot, dstRoot, srcShow: srcRoot, dstShow: dstRoot,
+    srcRoot, dstRoot: staging !== null ? staging.path : dstRoot, srcShow: srcRoot, dstShow: dstRoot,
     checksum: opts.checksum ?? false, ignoreTimes: opts.ignoreTimes ?? false, delete: opts.delete ?? false, dryRun,
     exclude: opts.exclude ?? [], include: opts.include ?? [],
     queueDepth: opts.queueDepth ?? 256, chunk, syncBackend: opts.sync ?? false, splice: opts.splice ?? true,
     fsync: opts.fsync ?? false, owner: (opts.owner ?? true) && isRoot, xattrs: opts.xattrs ?? false,
-    specials: opts.specials ?? false, isRoot, umask: readUmask(), euid, egid: libc.getegid(), token: runToken(),
-    jobs, offloadMin: OFFLOAD_MIN, ringMax: Math.min(chunk, RING_MAX), tmpfile: placeEnv !== "named",
+    specials: opts.specials ?? false, isRoot, umask: readUmask(), euid, egid: libc.getegid(), token,
+    jobs, offloadMin: OFFLOAD_MIN, ringMax: Math.min(chunk, RING_MAX), tmpfile: placeEnv !== "named", staged: staging !== null,
   };
-  const run = new Run(cfg, hooks, t0);
+  const run = new Run(cfg, hooks, t0, staging);
   if (single) {
     if (!res.dstParentExists) {
       if (!dryRun) throw new SysError("open", E.ENOENT, dstRoot);
@@ -218,10 +226,15 @@ export async function copy(opts: CopyOptions, hooks: CopyHooks = {}): Promise<Co
     if (res.dstExists) state = DstState.Existed;
     else if (dryRun) state = DstState.Absent;
     else {
-      mkdirs(res.dst);
+      if (staging === null) mkdirs(res.dst);
       state = DstState.Fresh;
     }
-    run.startTree(st.snapshot(), state);
+    try {
+      run.startTree(st.snapshot(), state);
+    } catch (e) {
+      if (staging !== null) discardStaging(staging);
+      throw e;
+    }
   }
   return await run.done;
 }
@@ -289,7 +302,7 @@ class Run {
   private main: Copier | null = null;
   private mainBusy = false;
 
-  constructor(cfg: CopierConfig, hooks: CopyHooks, t0: number) {
+  constructor(cfg: CopierConfig, hooks: CopyHooks, t0: number, private readonly staging: Staging | null = null) {
     this.cfg = cfg;
     this.hooks = hooks;
     this.t0 = t0;
@@ -523,8 +536,28 @@ class Run {
     }
     this.main?.close();
     this.main = null;
+    if (this.staging !== null) this.publish(this.staging);
     if (this.fatal !== null) this.reject(this.fatal);
     else this.resolve(this.result());
+  }
+
+  /**
+   * The staged tree becomes DST: every task has ended, so nothing in it is incomplete (a
+   * file that failed or was interrupted was removed by its copier), and what was copied
+   * is kept, as after a failure in an existing DST. After an internal failure (a worker
+   * died mid-file) the tree stays hidden; the next run removes it.
+   */
+  private publish(s: Staging): void {
+    if (this.fatal !== null) {
+      closeStaging(s);
+      return;
+    }
+    const e = publishStaging(s, this.cfg.fsync);
+    if (e !== 0) {
+      // Reported even after an interruption: nothing of the copy reached DST.
+      this.mine[C.failed]++;
+      this.addError(errorInfo(new SysError("rename", -e, this.cfg.dstShow), this.cfg.dstShow));
+    }
   }
 
   private perThread(): number[] {

@@ -3,7 +3,11 @@
  * and appears there only complete.
  *
  * Owns: temp names (`.<name>.usync-<run><n>`, shortened to fit NAME_MAX), creating the
- * hidden file, and committing or abandoning it. Two ways, chosen per file:
+ * hidden file, and committing or abandoning it. Three ways, chosen per file:
+ *  - in a staged tree (stage.ts: a new DST copied under a hidden name, renamed at the
+ *    end), the file is created directly under its final name: nothing there is visible
+ *    under a final path until the whole tree is, so no per-file trick is needed; a file
+ *    that fails is unlinked;
  *  - a small new file (final name absent): an O_TMPFILE inode in the target directory,
  *    linked under the final name with linkat(AT_EMPTY_PATH) when complete (nothing is
  *    ever left behind, even on SIGKILL; see docs/DESIGN.md for the measurement);
@@ -30,6 +34,8 @@ export const PlaceKind = {
   Tmpfile: 1,
   /** Named temp: commit with renameat. */
   Named: 2,
+  /** Created under its final name inside a staged tree: commit is a no-op, abandon unlinks it. */
+  Direct: 3,
 } as const;
 export type PlaceKind = (typeof PlaceKind)[keyof typeof PlaceKind];
 
@@ -107,7 +113,7 @@ export class Placer {
   private tmpfileOk: boolean;
   kind: PlaceKind = PlaceKind.None;
   private dirfd = -1;
-  /** The temp name in use (NUL-terminated copy) for Named placements. */
+  /** The temp name in use (NUL-terminated copy) for Named placements; the final name (view) for Direct ones. */
   private tmpName: Uint8Array = EMPTY_Z;
   private readonly procPath = new Uint8Array(64);
 
@@ -121,9 +127,18 @@ export class Placer {
    * `finalExists`: the final name is there now (an update), so it will be renamed over.
    * `mayTmpfile`: an O_TMPFILE inode is acceptable (small files, written in microseconds);
    * big files get a named temp, so a copy in progress can be seen (and sized) in DST.
+   * `direct`: `dirfd` is inside a staged tree (stage.ts) and made by this run: create
+   * the final name itself (`zname` must stay valid until commit/abandon).
    */
-  create(dirfd: number, zname: Uint8Array, mode: number, finalExists: boolean, mayTmpfile = true): number {
+  create(dirfd: number, zname: Uint8Array, mode: number, finalExists: boolean, mayTmpfile = true, direct = false): number {
     this.dirfd = dirfd;
+    if (direct && !finalExists) {
+      const fd = libc.openat(dirfd, zname, O.CREAT | O.EXCL | O.NOFOLLOW | FILE_FLAGS, mode);
+      if (fd < 0) return -errno();
+      this.kind = PlaceKind.Direct;
+      this.tmpName = zname;
+      return fd;
+    }
     if (!finalExists && mayTmpfile && this.tmpfileOk) {
       const fd = libc.openat(dirfd, DOT_Z, O.TMPFILE | FILE_FLAGS, mode);
       if (fd >= 0) {
@@ -155,6 +170,10 @@ export class Placer {
   /** Make the file visible under `zname` (NUL-terminated). 0 or -errno. Does not close fd. */
   commit(fd: number, zname: Uint8Array | number): number {
     const dirfd = this.dirfd;
+    if (this.kind === PlaceKind.Direct) {
+      this.kind = PlaceKind.None;
+      return 0;
+    }
     if (this.kind === PlaceKind.Named) {
       const r = libc.renameat2(dirfd, this.tmpName, dirfd, zname as Uint8Array, 0);
       if (r === 0) {
@@ -191,9 +210,9 @@ export class Placer {
     return 0;
   }
 
-  /** Forget the hidden file: a named temp is removed; an O_TMPFILE inode goes with its fd. */
+  /** Forget the hidden file: a named temp (or a direct one) is removed; an O_TMPFILE inode goes with its fd. */
   abandon(): void {
-    if (this.kind === PlaceKind.Named) libc.unlinkat(this.dirfd, this.tmpName, 0);
+    if (this.kind === PlaceKind.Named || this.kind === PlaceKind.Direct) libc.unlinkat(this.dirfd, this.tmpName, 0);
     this.kind = PlaceKind.None;
   }
 

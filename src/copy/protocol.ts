@@ -56,6 +56,11 @@ export interface CopierConfig {
   ringMax: number;
   /** O_TMPFILE for new files (measured faster; see docs/DESIGN.md), else named temps. */
   tmpfile: boolean;
+  /**
+   * dstRoot is a staging directory (stage.ts) renamed to DST at the end: files in
+   * directories this run made are created directly under their final names.
+   */
+  staged: boolean;
 }
 
 /** Process one directory: its entries, its new subdirectories (reported), --delete. */

@@ -24,7 +24,7 @@ import {
 } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { spawnSync } from "node:child_process";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { expectExit, failIfNotBuilt, formatResult, lines, requireRoot, runCli, startCli, type RunResult } from "../helpers/cli.ts";
 import { expectNoDiff, expectSameTree, lineWith, removeDir, strays, summaryOf, workDir } from "../helpers/e2e.ts";
 import { contentDigest, diffTrees, KiB, MiB, snapshotTree, writeBigFile, writeRandom, writeTree, type Snapshot } from "../helpers/tree.ts";
@@ -187,10 +187,29 @@ describe("ENOSPC (1 MiB tmpfs)", () => {
   });
 });
 
-describe("files changing under the copy", () => {
+/**
+ * Where a running copy is writing: DST itself, or, while DST does not exist yet, the
+ * hidden staging sibling the whole tree is renamed from at the end (src/copy/stage.ts).
+ */
+function liveDir(dst: string): string | null {
+  if (existsSync(dst)) return dst;
+  const prefix = `.${basename(dst)}.usync-stage-`;
+  const s = readdirSync(dirname(dst)).find((e) => e.startsWith(prefix));
+  return s === undefined ? null : join(dirname(dst), s);
+}
+
+/**
+ * The two ways files are placed: into a DST that does not exist (staged: created directly
+ * under final names in a hidden tree renamed at the end) and into an existing one (each
+ * file hidden until complete: O_TMPFILE + link, or a temp name + rename).
+ */
+const PLACEMENTS = [["into an absent DST (staged)", false], ["into an existing empty DST", true]] as const;
+
+describe.each(PLACEMENTS)("files changing under the copy, %s", (_how, premade) => {
   test("files deleted mid-copy: reported with ENOENT, no hang, the rest copied, nothing partial", async () => {
-    const src = join(work, "vanish-src");
-    const dst = join(work, "vanish-dst");
+    const src = join(work, `vanish-src${premade ? "-e" : ""}`);
+    const dst = join(work, `vanish-dst${premade ? "-e" : ""}`);
+    if (premade) mkdirSync(dst);
     const content = new Map<string, Buffer>();
     mkdirSync(src);
     for (let i = 0; i < 1500; i++) {
@@ -202,14 +221,17 @@ describe("files changing under the copy", () => {
     const run = startCli([src, dst, "-j", "1", "-q", "4"]);
     // As soon as the copy has started, freeze it and delete every file not yet copied.
     let stopped = false;
+    let live: string | null = null;
     while (!stopped) {
-      const entries = existsSync(dst) ? readdirSync(dst) : [];
+      live = liveDir(dst);
+      const entries = live !== null && existsSync(live) ? readdirSync(live) : [];
       if (entries.length > 0 || run.proc.exitCode !== null) {
         run.proc.kill("SIGSTOP");
         stopped = true;
       } else await Bun.sleep(1);
     }
-    const done = new Set(readdirSync(dst));
+    live = liveDir(dst);
+    const done = new Set(live !== null ? readdirSync(live) : []);
     const deleted = new Set([...content.keys()].filter((k) => !done.has(k)));
     for (const k of deleted) rmSync(join(src, k));
     run.proc.kill("SIGCONT");
@@ -233,8 +255,9 @@ describe("files changing under the copy", () => {
     stderr.split("\n").some((l) => l.includes(name) && /\bE[A-Z]+\b|chang|grew|grow|shrank|shrink|size/i.test(l));
 
   test("a file appended to all through the copy: no hang; a consistent (prefix) copy or a report", async () => {
-    const src = join(work, "grow-src");
-    const dst = join(work, "grow-dst");
+    const src = join(work, `grow-src${premade ? "-e" : ""}`);
+    const dst = join(work, `grow-dst${premade ? "-e" : ""}`);
+    if (premade) mkdirSync(dst);
     writeBigFile(join(src, "g/grow.bin"), 64 * MiB);
     for (let i = 0; i < 50; i++) writeRandom(join(src, `f/${i}.dat`), 64 * KiB);
     const filler = snapshotTree(join(src, "f"));
@@ -265,21 +288,24 @@ describe("files changing under the copy", () => {
   }, 90_000);
 
   test("a file truncated while it is being copied: no hang; the old or new content, or a report; never padding", async () => {
-    const src = join(work, "shrink-src");
-    const dst = join(work, "shrink-dst");
+    const src = join(work, `shrink-src${premade ? "-e" : ""}`);
+    const dst = join(work, `shrink-dst${premade ? "-e" : ""}`);
     const file = join(src, "s/shrink.bin");
     for (let i = 0; i < 50; i++) writeRandom(join(src, `f/${i}.dat`), 64 * KiB);
     // The truncation must land while the copier holds the file: when its temp name shows up
-    // in DST/s. Under load the copy can outrun the polling, so try up to 3 times.
+    // in DST/s (or, staged, when shrink.bin shows up in the hidden tree: it is written there
+    // under its own name). Under load the copy can outrun the polling, so try up to 3 times.
     for (let attempt = 1; ; attempt++) {
       rmSync(dst, { recursive: true, force: true });
+      if (premade) mkdirSync(dst);
       writeBigFile(file, 192 * MiB);
       const old = contentDigest(file);
       let fresh = "";
       const run = startCli([src, dst, "-j", "1", "-c", "64K"]);
       while (run.proc.exitCode === null && run.proc.signalCode === null) {
-        const entries = existsSync(join(dst, "s")) ? readdirSync(join(dst, "s")) : [];
-        if (entries.some((e) => e !== "shrink.bin")) {
+        const live = liveDir(dst);
+        const entries = live !== null && existsSync(join(live, "s")) ? readdirSync(join(live, "s")) : [];
+        if (entries.some((e) => e !== "shrink.bin") || (live !== dst && entries.includes("shrink.bin"))) {
           run.proc.kill("SIGSTOP");
           truncateSync(file, MiB);
           fresh = contentDigest(file);
@@ -308,7 +334,9 @@ describe("files changing under the copy", () => {
       return;
     }
   }, 120_000);
+});
 
+describe("files that lie about their size", () => {
   test("/proc files whose size says 0 are copied with their real content", async () => {
     const d = join(work, "proc");
     mkdirSync(d);
@@ -510,8 +538,10 @@ describe("killed or interrupted mid-file", () => {
     const t0 = performance.now();
     for (;;) {
       if (run.proc.exitCode !== null) break;
-      // A temp entry appeared, or big.bin itself is being written in place.
-      const midway = (existsSync(dst) && readdirSync(dst).some((e) => !known.includes(e))) || (known.includes("big.bin") && sizeOf(join(dst, "big.bin")) !== initial);
+      // A temp entry appeared (in DST, or in the hidden staging tree of an absent DST), or
+      // big.bin itself is being written in place.
+      const live = liveDir(dst);
+      const midway = (live !== null && existsSync(live) && readdirSync(live).some((e) => !known.includes(e))) || (known.includes("big.bin") && sizeOf(join(dst, "big.bin")) !== initial);
       if (midway || written(run.proc.pid) > 64 * MiB || performance.now() - t0 > 10_000) break;
       await Bun.sleep(1);
     }
@@ -544,8 +574,26 @@ describe("killed or interrupted mid-file", () => {
     rmSync(dst, { recursive: true, force: true });
   }, 120_000);
 
-  test("SIGKILL mid-copy into an empty DST: no partial file under the final name", async () => {
+  test("SIGKILL mid-copy into an absent DST: DST does not appear; the next run removes the hidden leftover and copies all", async () => {
     const dst = join(work, "kill-dst1");
+    const r = await interrupt(dst, "SIGKILL", []);
+    expect(r.signal, `the copy ended before it was killed; test inconclusive\n${formatResult(r)}`).toBe("SIGKILL");
+    expect(existsSync(dst), "DST appeared before the copy was complete").toBe(false);
+    const leftover = liveDir(dst);
+    expect(leftover, "the killed run's hidden staging tree").not.toBeNull();
+    const again = await runCli([src, dst, "-j", "1"]);
+    expectExit(again, 0);
+    finalIsWhole(join(dst, "big.bin"), undefined);
+    expect(existsSync(join(dst, "big.bin")), "big.bin after the second run").toBe(true);
+    expect(existsSync(leftover as string), "the killed run's leftover was not removed").toBe(false);
+    expect(liveDir(dst), "DST").toBe(dst);
+    expect(readdirSync(work).filter((e) => e.includes("kill-dst1.usync-")), "hidden staging trees left").toEqual([]);
+    rmSync(dst, { recursive: true, force: true });
+  }, 90_000);
+
+  test("SIGKILL mid-copy into an existing empty DST: no partial file under the final name", async () => {
+    const dst = join(work, "kill-dst1e");
+    mkdirSync(dst);
     const r = await interrupt(dst, "SIGKILL", []);
     expect(r.signal, `the copy ended before it was killed; test inconclusive\n${formatResult(r)}`).toBe("SIGKILL");
     finalIsWhole(join(dst, "big.bin"), undefined);
