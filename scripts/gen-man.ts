@@ -38,6 +38,7 @@ export const ENVIRONMENT: readonly (readonly [string, string])[] = [
 /** Read by the code but not for users: test hooks and measurement knobs. */
 export const NOT_DOCUMENTED: Record<string, string> = {
   URING_SYNC_PLACE: "measurement knob (named temporaries everywhere), docs/DESIGN.md",
+  URING_SYNC_STAGE: "measurement knob (0: no staging of a new DST), docs/DESIGN.md",
   URING_SYNC_TRACE: "phase timestamps for performance work",
   URING_SYNC_GC_EVERY: "internal tuning of the network channel",
   URING_SYNC_HANDSHAKE_TIMEOUT_MS: "test hook, docs/PROTOCOL.md",
