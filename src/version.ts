@@ -4,6 +4,8 @@
  * Owns: where those come from. The release build injects the commit and date with
  * `bun build --define`; running from source reads git at most once, lazily.
  */
+import { realpathSync } from "node:fs";
+import { join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
 
 declare const URING_SYNC_COMMIT: string | undefined;
@@ -17,11 +19,17 @@ export function buildInfo(): { version: string; commit: string; buildDate: strin
   return { version: VERSION, commit, buildDate };
 }
 
+/**
+ * HEAD of the checkout these sources are in, and only that: an npm install sits inside the
+ * user's own project (node_modules/uring-sync), often a git repository too, whose commit is
+ * not ours. So the repository's top level must be this package's root.
+ */
 function sourceCommit(): string {
   try {
-    const r = Bun.spawnSync(["git", "rev-parse", "--short", "HEAD"], { cwd: import.meta.dir, stderr: "ignore" });
-    const out = r.stdout.toString().trim();
-    return r.exitCode === 0 && out !== "" ? out : "unknown";
+    const pkgRoot = realpathSync(join(import.meta.dir, ".."));
+    const r = Bun.spawnSync(["git", "rev-parse", "--show-toplevel", "--short", "HEAD"], { cwd: pkgRoot, stderr: "ignore" });
+    const [top, commit] = r.stdout.toString().trim().split("\n");
+    return r.exitCode === 0 && top !== undefined && realpathSync(top) === pkgRoot && commit ? commit : "unknown";
   } catch {
     return "unknown";
   }
