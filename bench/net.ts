@@ -82,7 +82,7 @@ const SCENARIO_DEFS: Readonly<Record<SyncScenario, ScenarioDef>> = {
     id: "latency",
     title: "Through a delaying proxy",
     set: "medium10k",
-    what: "uring-sync and `rsync -a` over ssh both connect through scripts/delay-proxy.ts (the same added latency each way for both; connection setup not delayed), destination deleted between runs",
+    what: "uring-sync and `rsync -a` over ssh both connect through scripts/delay-proxy.ts (the same added latency each way for both; connection setup not delayed; the proxy runs in the benchmark's own process, and its CPU time is paid by both tools alike), destination deleted between runs",
   },
 };
 
