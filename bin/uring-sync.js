@@ -77,7 +77,9 @@ function findBun() {
 
 /** Run the CLI with `bun` and mirror its outcome; signals sent to this process are passed on. */
 function runWithBun(bun) {
-  const args = [MAIN, ...process.argv.slice(2)];
+  // Bun reads bunfig.toml (whose preload runs code) and .env from the working directory;
+  // uring-sync runs in arbitrary directories and must not take code or settings from them.
+  const args = ["--config=/dev/null", "--no-env-file", MAIN, ...process.argv.slice(2)];
   const child = spawn(bun, args, { stdio: "inherit" });
   const forward = (sig) => child.kill(sig);
   for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(sig, forward);

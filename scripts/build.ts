@@ -2,8 +2,9 @@
  * Builds the single executable dist/uring-sync (bun build --compile) and its .sha256.
  *
  * Owns: the build command line, including every Worker entry point (a compiled binary
- * only contains workers passed as extra entry points) and the version/commit/date
- * baked in with --define. Usage:
+ * only contains workers passed as extra entry points), the version/commit/date baked in
+ * with --define, and turning off what the executable would otherwise load from its
+ * working directory (bunfig.toml, .env). Usage:
  *   bun scripts/build.ts [--outfile PATH] [--target bun-linux-x64-baseline] [--compile-executable-path BUN]
  * --compile-executable-path: the Bun runtime to embed for --target (scripts/release.ts passes
  * one fetched with npm), so Bun does not download it itself.
@@ -40,6 +41,10 @@ mkdirSync(dirname(outfile), { recursive: true });
 const cmd = [
   process.execPath, "build", "--compile", "src/cli/main.ts", ...WORKERS,
   "--outfile", outfile,
+  // A compiled Bun program reads bunfig.toml (preload = code it runs) and .env from the
+  // directory it is started in, by default. uring-sync runs in arbitrary directories, some
+  // filled by a network peer: it must never take code or settings from there.
+  "--no-compile-autoload-bunfig", "--no-compile-autoload-dotenv",
   "--define", `URING_SYNC_COMMIT=${JSON.stringify(commit + dirty)}`,
   "--define", `URING_SYNC_BUILD_DATE=${JSON.stringify(buildDate)}`,
   ...(target ? ["--target", target] : []),

@@ -4,10 +4,11 @@
 // version, commit and build date, help, doctor --json, copy a tree byte for byte, and run a
 // loopback send/recv pair (both ends the artifact, secret through URING_SYNC_SECRET). Then
 // without liburing: URING_SYNC_NO_LIBURING=1, and liburing hidden from the dynamic loader in a
-// private mount namespace (the machine-without-liburing case, for real).
+// private mount namespace (the machine-without-liburing case, for real). And it must not
+// take code or settings from the directory it runs in (bunfig.toml, .env).
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, copyFileSync, mkdtempSync, readdirSync, realpathSync, statSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readdirSync, realpathSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { expectExit, formatResult, parseJson, REPO_ROOT, requireRoot, runCli, type RunOptions } from "../helpers/cli.ts";
 import { ensureDistBinary } from "../helpers/dist.ts";
@@ -110,6 +111,22 @@ describe("release artifact (dist/uring-sync) in a clean room", () => {
     expectBothExit(t, 0, 0);
     expectNetCopy(before, join(room, "dst2"), "clean-room send/recv", formatBoth(t));
   }, 120_000);
+
+  test("takes no code or settings from its working directory (bunfig.toml preload, .env)", async () => {
+    // A directory a peer could have filled: Bun's defaults would run preload code from its
+    // bunfig.toml and load its .env.
+    const hostile = join(room, "hostile");
+    writeTree(hostile, {
+      "bunfig.toml": 'preload = ["./preload.ts"]\n',
+      "preload.ts": `require("node:fs").writeFileSync(${JSON.stringify(join(room, "PRELOAD-RAN"))}, "x");\n`,
+      ".env": "URING_SYNC_NO_LIBURING=1\n",
+    });
+    const r = await runCli(["doctor", "--json"], { command: clean(), cwd: hostile });
+    expectExit(r, 0);
+    expect(existsSync(join(room, "PRELOAD-RAN")), "bunfig.toml preload ran").toBe(false);
+    const doc = parseJson(r) as { backend: { liburing: { reason?: string } } };
+    expect(doc.backend.liburing.reason ?? "", ".env was loaded").not.toContain("URING_SYNC_NO_LIBURING");
+  });
 
   test("URING_SYNC_NO_LIBURING=1: raw io_uring syscalls, and it still copies", async () => {
     const d = await runCli(["doctor", "--json"], inRoom({ URING_SYNC_NO_LIBURING: "1" }));

@@ -173,6 +173,18 @@ describe("the packed tarball runs from a fresh directory", () => {
     const env = { ...envFor({ npm_config_cache: npmCache, npm_config_update_notifier: "false", npm_config_fund: "false", npm_config_audit: "false" }), PATH: pathWithout("bun") };
     const command = [NPX, "--yes", "--prefer-offline", "--package", tarball, "--", "uring-sync"];
     await versionHelpCopy(command, freshDirWithTree("npx"), env, "npx");
+
+    // The launcher starts Bun so that it takes no bunfig.toml (preload code) or .env from the working directory.
+    const hostile = join(work, "npx-hostile");
+    writeTree(hostile, {
+      "bunfig.toml": 'preload = ["./preload.ts"]\n',
+      "preload.ts": `require("node:fs").writeFileSync(${JSON.stringify(join(work, "PRELOAD-RAN"))}, "x");\n`,
+      ".env": "URING_SYNC_NO_LIBURING=1\n",
+    });
+    const d = await runCli(["doctor", "--json"], { command, cwd: hostile, env, timeoutMs: 60_000 });
+    expectExit(d, 0);
+    expect(existsSync(join(work, "PRELOAD-RAN")), "bunfig.toml preload ran").toBe(false);
+    expect(d.stdout, ".env was loaded").not.toContain("disabled by URING_SYNC_NO_LIBURING");
   }, 600_000);
 
   test("bunx with Bun only (no Node on PATH): --version, --help, a local copy", async () => {
