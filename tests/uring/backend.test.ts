@@ -1,16 +1,15 @@
 // tests/uring/backend.test.ts — which backend openBackend() picks, and why: liburing when
 // it loads; raw syscalls with URING_SYNC_NO_LIBURING=1; the emulation when asked
 // (URING_SYNC_BACKEND=sync) or when io_uring_setup is refused. "Refused" is real here: the
-// child runs under a seccomp filter (a tiny loader compiled from C by this test) that makes
-// io_uring_setup fail with EPERM or ENOSYS for that process only.
+// child runs under a seccomp filter (tests/helpers/deny-uring.ts, a tiny loader compiled from
+// C) that makes io_uring_setup fail with EPERM or ENOSYS for that process only.
 
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
 import { join, resolve } from "node:path";
 import { liburing } from "../../ffi/liburing.ts";
 import { SETUP } from "../../ffi/structs.ts";
 import { openBackend } from "../../src/uring/backend.ts";
+import { denyUringLoader as loader } from "../helpers/deny-uring.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 
@@ -52,67 +51,6 @@ function child(env: Record<string, string>, wrapper: string[] = []): Picked {
     throw new Error(`child failed (exit ${r.exitCode}): ${out}\n${r.stderr.toString()}`);
   }
   return JSON.parse(out) as Picked;
-}
-
-// A seccomp loader: deny io_uring_setup with the errno given on the command line, allow
-// everything else, then exec the rest of the command line. x86_64 only, like the project.
-const SECCOMP_C = `
-#define _GNU_SOURCE
-#include <errno.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
-#include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-int main(int argc, char **argv) {
-  if (argc < 3) { fprintf(stderr, "usage: deny-uring ERRNO cmd...\\n"); return 2; }
-  int err = atoi(argv[1]);
-  struct sock_filter f[] = {
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
-    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
-    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (err & SECCOMP_RET_DATA)),
-    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-  };
-  struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) { perror("PR_SET_NO_NEW_PRIVS"); return 3; }
-  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) { perror("seccomp"); return 3; }
-  execvp(argv[2], argv + 2);
-  perror("execvp");
-  return 4;
-}
-`;
-
-let dir = "";
-let denyUring = "";
-let buildError: string | undefined;
-
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), "uring-seccomp-"));
-  if (Bun.which("gcc") === null) {
-    buildError = "gcc not found: the seccomp fallback test compiles a small C loader (install gcc)";
-    return;
-  }
-  writeFileSync(join(dir, "deny-uring.c"), SECCOMP_C);
-  const cc = Bun.spawnSync(["gcc", "-O1", "-Wall", "-o", "deny-uring", "deny-uring.c"], { cwd: dir, stderr: "pipe" });
-  if (cc.exitCode !== 0) buildError = `gcc failed: ${cc.stderr.toString()}`;
-  else denyUring = join(dir, "deny-uring");
-});
-
-afterAll(() => {
-  if (dir !== "") rmSync(dir, { recursive: true, force: true });
-});
-
-function loader(): string {
-  if (buildError !== undefined) throw new Error(buildError);
-  return denyUring;
 }
 
 describe("backend selection", () => {
