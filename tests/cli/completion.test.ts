@@ -211,9 +211,8 @@ describe.skipIf(!has("fish"))("fish", () => {
 const ZPTY = `
 zmodload zsh/zpty
 zpty z zsh -f -i
-zpty -w z "PS1='> '; autoload -Uz compinit; compinit -u -D; source \${(q)1}; echo SOURC''ED"
-zpty -r z out '*SOURCED*' || exit 3
-zpty -r z out '*> *' || exit 3
+zpty -w z "stty rows 200 columns 120; PS1='> '; $1; echo SOURC''ED"
+zpty -r z out '*SOURCED*> *' || exit 3
 zpty -wn z "$2"$'\\t'
 zpty -w z $'\\C-e\\C-u'"echo DO''NE"
 zpty -r z out '*DONE*' || exit 4
@@ -221,8 +220,15 @@ zpty -d z
 print -r -- "$out"
 `;
 
-function zshScreen(line: string): string {
-  const r = Bun.spawnSync(["zsh", "-f", "-c", ZPTY, "zpty-test", files.zsh, line], { cwd, stdout: "pipe", stderr: "pipe", timeout: 60_000 });
+/** The two ways to install: `source <(uring-sync completion zsh)` after compinit, or a file _uring-sync in $fpath. */
+function zshScreen(line: string, how: "source" | "fpath" = "source"): string {
+  const fpathDir = join(dir, "zfunctions");
+  mkdirSync(fpathDir, { recursive: true });
+  writeFileSync(join(fpathDir, "_uring-sync"), scripts.zsh);
+  const setup = how === "source"
+    ? `autoload -Uz compinit; compinit -u -D; source ${files.zsh}`
+    : `fpath=(${fpathDir} $fpath); autoload -Uz compinit; compinit -u -D`;
+  const r = Bun.spawnSync(["zsh", "-f", "-c", ZPTY, "zpty-test", setup, line], { cwd, stdout: "pipe", stderr: "pipe", timeout: 60_000 });
   expect(r.exitCode).toBe(0);
   // Terminal escapes out (the redraws that follow, backspaces and all, are kept: they come
   // after what the completion drew and would erase the suffix zsh shows as removable).
@@ -245,5 +251,10 @@ describe.skipIf(!has("zsh"))("zsh", () => {
     expect(first).toContain("alpha.txt");
     const recv = zshScreen("uring-sync recv --");
     for (const f of flagsOf("recv").filter((f) => f.startsWith("--"))) expect(recv).toContain(f);
+  }, 120_000);
+
+  test("installed as _uring-sync in $fpath, compinit loads it", () => {
+    expect(zshScreen("uring-sync send --crypto ", "fpath")).toMatch(/auto +kernel +user/);
+    expect(zshScreen("uring-sync completion ", "fpath")).toMatch(/bash +fish +zsh/);
   }, 120_000);
 });
