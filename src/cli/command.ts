@@ -5,6 +5,9 @@
 import { defineCommand, renderUsage, type CommandDef } from "citty";
 import { toCittyArgs, type OptionSpecs, type Parsed } from "./args.ts";
 
+/** The program's name as users type it. */
+export const PROGRAM = "uring-sync";
+
 export interface Command {
   name: string;
   /** One line, shown in the command list. */

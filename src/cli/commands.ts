@@ -5,14 +5,14 @@
  *
  * Owns: which commands exist and in what order. Never parses or runs anything.
  */
-import type { Command } from "./command.ts";
+import { PROGRAM, type Command } from "./command.ts";
 import { completionCommand } from "./completion.ts";
 import { copy } from "./copy.ts";
 import { doctor } from "./doctor.ts";
 import { recv } from "./recv.ts";
 import { send } from "./send.ts";
 
-export const PROGRAM = "uring-sync";
+export { PROGRAM };
 export const DESCRIPTION = "Copy and sync directory trees fast, locally (io_uring) or between machines (TLS, kernel-accelerated)";
 
 /** The examples of the top-level --help and the man page: [command line, what it does]. */
@@ -32,7 +32,7 @@ export const COMMANDS: Record<string, Command> = {
   send,
   recv,
   doctor,
-  completion: completionCommand(() => Object.values(COMMANDS)),
+  completion: completionCommand(() => Object.values(COMMANDS), DEFAULT_COMMAND.name),
 };
 
 /** The command called `name`, if any (own keys only: "constructor" is a path, not a command). */

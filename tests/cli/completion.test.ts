@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { aliasFlagsOf, flagOf } from "../../src/cli/args.ts";
-import { COMMANDS } from "../../src/cli/commands.ts";
+import { COMMANDS, DEFAULT_COMMAND } from "../../src/cli/commands.ts";
 import { completionScript, HINT_KINDS, SHELLS, type Shell } from "../../src/cli/completion.ts";
 
 const ROOT = join(import.meta.dir, "..", "..");
@@ -48,7 +48,7 @@ beforeAll(() => {
 
 describe("uring-sync completion (the command)", () => {
   test("prints the script generated from the command registry", () => {
-    for (const shell of SHELLS) expect(scripts[shell]).toBe(completionScript(shell, commands));
+    for (const shell of SHELLS) expect(scripts[shell]).toBe(completionScript(shell, commands, DEFAULT_COMMAND.name));
   });
 
   test("a missing or unknown shell is a one-line usage error, exit 2", () => {
