@@ -36,7 +36,10 @@ it: give it to the sender.
 Confinement: every path from the sender stays beneath DST (no "..", no absolute paths,
 symlinks already in DST are never followed), no device nodes or FIFOs are created,
 setuid/setgid/sticky bits are dropped, and a file appears under its final name only when
-complete: a dropped connection leaves no partial file behind.
+complete: a dropped connection leaves no partial file under a final name. (A large file,
+1 MiB or more, keeps what arrived as .NAME.usync-partial, so that the sender's next run
+resumes it after checking its SHA-256; the sender's --delete, --dry-run, --checksum and
+--ignore-times reach the receiver with the handshake.)
 
 Examples:
   uring-sync recv ./incoming --listen 7000               (prints a code for the sender)
@@ -69,6 +72,9 @@ function summary(r: RecvResult): string {
   const parts = [`received ${formatCount(s.files)} files (${formatBytes(s.bytes)}) in ${r.seconds.toFixed(r.seconds < 10 ? 2 : 1)} s`];
   if (s.dirs > 0) parts.push(`${formatCount(s.dirs)} directories`);
   if (s.symlinks > 0) parts.push(`${formatCount(s.symlinks)} symlinks`);
+  if (s.unchanged > 0) parts.push(`${formatCount(s.unchanged)} unchanged`);
+  if (s.resumed > 0) parts.push(`${formatCount(s.resumed)} resumed`);
+  if (s.deleted > 0) parts.push(`${formatCount(s.deleted)} deleted`);
   parts.push(`${formatCount(r.failures.length)} failed`);
   return `${parts.join(", ")} — ${cryptoText(r.layer, r.cipher)} from ${r.peer}${r.rekeys > 0 ? `, ${r.rekeys} re-keys` : ""}`;
 }
@@ -136,6 +142,9 @@ async function runRecvCommand(args: Parsed): Promise<number> {
               if (json) {
                 printJson({
                   filesReceived: r.stats.files,
+                  filesUnchanged: r.stats.unchanged,
+                  filesDeleted: r.stats.deleted,
+                  filesResumed: r.stats.resumed,
                   filesFailed: r.failures.length,
                   dirs: r.stats.dirs,
                   symlinks: r.stats.symlinks,

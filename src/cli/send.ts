@@ -13,7 +13,7 @@ import { InterruptedError, runSend, type CryptoChoice, type SendResult } from ".
 import { Filter } from "../copy/filter.ts";
 import { bool, list, size, str, type OptionSpecs, type Parsed } from "./args.ts";
 import type { Command } from "./command.ts";
-import { FILTER_OPTIONS, OUTPUT_OPTIONS, RING_OPTIONS } from "./common.ts";
+import { FILTER_OPTIONS, OUTPUT_OPTIONS, RING_OPTIONS, SYNC_OPTIONS } from "./common.ts";
 import { EXIT } from "./exit.ts";
 import { formatBytes, formatCount, ProgressLine } from "./progress.ts";
 import { log, printJson } from "./report.ts";
@@ -90,9 +90,17 @@ export const MAX_ERROR_LINES = 1000;
 
 const DETAILS = `
 The contents of SRC land in the receiver's DST (a single file lands as DST/NAME).
-Everything is streamed: headers and data go out while SRC is still being read, small
-files packed together, large ones in 1 MiB chunks; at the end the receiver reports what it
-stored, and the exit code says whether all of it arrived.
+Only what changed moves: the receiver answers each file as the listing streams in, and
+skips a file it already has with the same size and mtime (--checksum: the same SHA-256;
+--ignore-times: nothing is skipped). A re-run of an unchanged tree sends no file data.
+A large file (1 MiB or more) cut off by a dropped connection is kept on the receiver as
+.NAME.usync-partial; the next run checks its prefix (SHA-256) and sends only the rest.
+--delete removes from DST what SRC does not have (SRC a directory; --exclude'd paths are
+kept); --dry-run (-n) agrees with the receiver on what would change, prints "send PATH"
+and "delete PATH" lines, and changes nothing on either side.
+Everything is streamed: headers and data go out while SRC is still being read, large
+files in 1 MiB chunks; at the end the receiver reports what it stored, and the exit code
+says whether all of it arrived.
 
 The secret (both ends must use the same; it is never sent): --secret-file PATH, else
 --secret S (warns: argv is visible to other users), else $URING_SYNC_SECRET, else a prompt
@@ -126,6 +134,7 @@ export const send: Command = {
       validate: (v, flag) => void parseHostPort(v, flag, false),
     },
     ...SECRET_OPTIONS,
+    ...SYNC_OPTIONS,
     ...FILTER_OPTIONS,
     chunk: {
       type: "string", alias: ["c"], valueHint: "BYTES", description: "Largest DATA chunk for big files, 4K to 1M (default 1M)",
@@ -140,15 +149,20 @@ export const send: Command = {
   run: (args) => runSendCommand(args),
 };
 
-function summary(r: SendResult): string {
+/** --json --dry-run lists at most this many changes (as copy does). */
+const MAX_JSON_CHANGES = 100_000;
+
+function summary(r: SendResult, dryRun: boolean): string {
   const failed = r.failures.length + r.omittedFailures;
-  const parts = [
-    `sent ${formatCount(r.stats.files)} files (${formatBytes(r.stats.bytes)}) in ${r.seconds.toFixed(r.seconds < 10 ? 2 : 1)} s`,
-    `receiver stored ${formatCount(r.report.files)} entries (${formatBytes(Number(r.report.bytes))})`,
-  ];
-  if (r.stats.skipped > 0) parts.push(`${formatCount(r.stats.skipped)} special files skipped`);
+  const s = r.stats;
+  const parts = [`${dryRun ? "would send" : "sent"} ${formatCount(s.files)} files (${formatBytes(s.bytes)}) in ${r.seconds.toFixed(r.seconds < 10 ? 2 : 1)} s`];
+  if (s.unchanged > 0) parts.push(`${formatCount(s.unchanged)} unchanged`);
+  if (s.resumed > 0) parts.push(`${formatCount(s.resumed)} resumed`);
+  if (s.deleted > 0) parts.push(`${dryRun ? "would delete" : "deleted"} ${formatCount(s.deleted)}`);
+  if (!dryRun) parts.push(`receiver stored ${formatCount(r.report.files)} entries (${formatBytes(Number(r.report.bytes))})`);
+  if (s.skipped > 0) parts.push(`${formatCount(s.skipped)} special files skipped`);
   parts.push(`${formatCount(failed)} failed`);
-  return `${parts.join(", ")} — ${cryptoText(r.layer, r.cipher)} to ${r.peer}${r.rekeys > 0 ? `, ${r.rekeys} re-keys` : ""}`;
+  return `${dryRun ? "dry run: " : ""}${parts.join(", ")} — ${cryptoText(r.layer, r.cipher)} to ${r.peer}${r.rekeys > 0 ? `, ${r.rekeys} re-keys` : ""}`;
 }
 
 async function runSendCommand(args: Parsed): Promise<number> {
@@ -157,6 +171,11 @@ async function runSendCommand(args: Parsed): Promise<number> {
   const sec = securityFromArgs(args);
   const target = parseHostPort(String(args.dest), "HOST:PORT", false);
   const filter = new Filter(list(args, "exclude"), list(args, "include"));
+  const sync = { checksum: bool(args, "checksum"), ignoreTimes: bool(args, "ignore-times"), delete: bool(args, "delete"), dryRun: bool(args, "dry-run") };
+  if (sync.checksum && sync.ignoreTimes) throw new UsageError("--checksum and --ignore-times contradict each other (--ignore-times sends everything)");
+  const verbose = bool(args, "verbose");
+  const changes: { action: string; path: string }[] = [];
+  let changesOmitted = 0;
   const { secret } = await secretFromArgs(args, "send");
   const showProgress = process.stderr.isTTY === true && !quiet && !json && process.env.URING_SYNC_NO_PROGRESS !== "1";
   const bar = showProgress ? new ProgressLine(process.stderr) : null;
@@ -178,15 +197,35 @@ async function runSendCommand(args: Parsed): Promise<number> {
         plaintext: sec.plaintext,
         cipher: sec.cipher,
         ring: { backend: bool(args, "sync") ? "sync" : undefined, entries: args["queue-depth"] !== undefined ? Number(args["queue-depth"]) : undefined },
-        sender: { chunk: size(args, "chunk"), filter: filter.empty ? undefined : (rel, isDir) => filter.excluded(rel, isDir) },
+        sync,
+        sender: {
+          chunk: size(args, "chunk"),
+          filter: filter.empty ? undefined : (rel, isDir) => filter.excluded(rel, isDir),
+          filterRules: { exclude: list(args, "exclude"), include: list(args, "include") },
+          onChange: (action, rawPath) => {
+            // A receiver's DELETED path is peer text: shown escaped.
+            const path = displaySafe(rawPath);
+            if (json) {
+              if (!sync.dryRun) return;
+              if (changes.length < MAX_JSON_CHANGES) changes.push({ action, path });
+              else changesOmitted++;
+            } else if (sync.dryRun) {
+              bar?.clear();
+              process.stdout.write(`${action} ${path}\n`);
+            } else if (verbose) {
+              bar?.clear();
+              log.debug(`${action === "delete" ? "deleted" : "send"} ${path}`);
+            }
+          },
+        },
         interrupted: () => signalled,
         onProgress: bar === null ? undefined : (p) => {
           const seconds = (performance.now() - t0) / 1000;
           const rate = seconds > 0 ? p.sentBytes / seconds : 0;
           bar.update({
             scanning: p.scanning, filesTotal: p.stats.announcedFiles, bytesTotal: p.stats.announcedBytes,
-            filesDone: p.stats.files, bytesDone: Math.min(p.sentBytes, p.stats.announcedBytes), filesCopied: p.stats.files,
-            filesSkipped: 0, filesFailed: 0, seconds, rate,
+            filesDone: p.stats.files + p.stats.unchanged, bytesDone: Math.min(p.sentBytes, p.stats.announcedBytes), filesCopied: p.stats.files,
+            filesSkipped: p.stats.unchanged, filesFailed: 0, seconds, rate,
             eta: !p.scanning && rate > 0 ? Math.max(0, (p.stats.announcedBytes - p.sentBytes) / rate) : null,
           });
         },
@@ -205,18 +244,24 @@ async function runSendCommand(args: Parsed): Promise<number> {
     if (result.failures.length > MAX_ERROR_LINES) log.error(`${formatCount(result.failures.length - MAX_ERROR_LINES)} more failures not shown (see --json)`);
     if (result.omittedFailures > 0) log.error(`the receiver reported ${formatCount(result.omittedFailures)} more failures it did not list`);
     for (const s of result.skipped.slice(0, 100)) log.warn(`skipped special file ${displaySafe(s)}`);
-    const expected = result.stats.files + result.stats.symlinks + result.stats.hardlinks;
-    const mismatch = failed === 0 && result.report.files !== expected;
+    const expected = result.stats.files + result.stats.unchanged + result.stats.symlinks + result.stats.hardlinks;
+    const mismatch = !sync.dryRun && failed === 0 && result.report.files !== expected;
     if (mismatch) log.error(`the receiver reports ${result.report.files} stored entries, ${expected} were sent`);
     if (json) {
       printJson({
         filesSent: result.stats.files,
+        filesUnchanged: result.stats.unchanged,
+        filesDeleted: result.stats.deleted,
+        filesResumed: result.stats.resumed,
         filesFailed: failed,
         dirs: result.stats.dirs,
         symlinks: result.stats.symlinks,
         hardlinks: result.stats.hardlinks,
         skipped: result.stats.skipped,
         bytes: result.stats.bytes,
+        bytesSent: result.stats.bytes,
+        bytesTotal: result.stats.announcedBytes,
+        dryRun: sync.dryRun,
         seconds: Number(result.seconds.toFixed(6)),
         crypto: result.crypto,
         cipher: result.cipher,
@@ -227,9 +272,10 @@ async function runSendCommand(args: Parsed): Promise<number> {
         receiver: { files: result.report.files, bytes: Number(result.report.bytes) },
         failures: result.failures.map((f) => ({ path: f.path, code: f.code, message: f.message })),
         failuresOmitted: result.omittedFailures,
+        ...(sync.dryRun ? { changes, changesOmitted } : {}),
       });
     }
-    if (!quiet && !json) log.info(summary(result));
+    if (!quiet && !json) log.info(summary(result, sync.dryRun));
     return failed > 0 || mismatch ? EXIT.FAILED : EXIT.OK;
   } finally {
     bar?.clear();

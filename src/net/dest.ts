@@ -255,6 +255,28 @@ export class Destination {
 
 const SYS_GETDENTS64 = 217;
 
+/** Every name in directory `fd` ("." and ".." left out), each NUL-terminated; throws SysError. */
+export function readNames(fd: number): Uint8Array[] {
+  const buf = new Uint8Array(32 * 1024);
+  const v = new DataView(buf.buffer);
+  const names: Uint8Array[] = [];
+  for (;;) {
+    const n = libc.syscall(SYS_GETDENTS64, fd, addressOf(buf), buf.length, 0, 0, 0);
+    if (n < 0) throw new SysError("getdents64", errno());
+    if (n === 0) break;
+    for (let at = 0; at < n;) {
+      const reclen = v.getUint16(at + 16, true);
+      let end = at + 19;
+      while (buf[end] !== 0) end++;
+      const len = end - at - 19;
+      const dot = buf[at + 19] === 0x2e && (len === 1 || (len === 2 && buf[at + 20] === 0x2e));
+      if (!dot) names.push(buf.slice(at + 19, end + 1));
+      at += reclen;
+    }
+  }
+  return names;
+}
+
 /**
  * Removes directory `name` under `dirfd` and everything in it, never following a symlink
  * (entries are unlinked, directories opened with O_NOFOLLOW relative to their parent).
@@ -264,21 +286,11 @@ export function removeTree(dirfd: number, name: string | Uint8Array): void {
   const c = typeof name === "string" ? cstr(name) : name;
   const fd = libc.openat(dirfd, c, O.RDONLY | O.DIRECTORY | O.NOFOLLOW | O.CLOEXEC, 0);
   if (fd >= 0) {
-    const buf = new Uint8Array(32 * 1024);
-    const v = new DataView(buf.buffer);
-    const names: Uint8Array[] = [];
-    for (;;) {
-      const n = libc.syscall(SYS_GETDENTS64, fd, addressOf(buf), buf.length, 0, 0, 0);
-      if (n <= 0) break;
-      for (let at = 0; at < n;) {
-        const reclen = v.getUint16(at + 16, true);
-        let end = at + 19;
-        while (buf[end] !== 0) end++;
-        const len = end - at - 19;
-        const dot = buf[at + 19] === 0x2e && (len === 1 || (len === 2 && buf[at + 20] === 0x2e));
-        if (!dot) names.push(buf.slice(at + 19, end + 1));
-        at += reclen;
-      }
+    let names: Uint8Array[];
+    try {
+      names = readNames(fd);
+    } catch {
+      names = [];
     }
     for (const entry of names) {
       if (libc.unlinkat(fd, entry, 0) === 0) continue;

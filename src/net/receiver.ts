@@ -18,18 +18,23 @@
 import { timingSafeEqual } from "node:crypto";
 import { E } from "../../ffi/errno.ts";
 import { cstr, errno, libc } from "../../ffi/libc.ts";
-import { AT, IOSQE, O } from "../../ffi/structs.ts";
+import { AT, IOSQE, O, S } from "../../ffi/structs.ts";
 import { ProtocolError, SysError } from "../errors.ts";
 import { prepClose, prepLinkat, prepRenameat, prepUnlinkat, prepWrite, sqeSetFlags } from "../uring/prep.ts";
 import { UNTRACKED, type CompletionTarget } from "../uring/ring.ts";
+import { Filter } from "../copy/filter.ts";
+import { fstatx, lstatAt, readlinkAt, StatBuf } from "../copy/sys.ts";
+import { agreeFile, fixMetadata, partialName, RESUME_MIN } from "./agree.ts";
 import type { Channel, ChannelSink } from "./channel.ts";
+import { deletePass } from "./delete.ts";
 import type { Destination, DirHandle } from "./dest.ts";
 import type { Loop } from "./loop.ts";
 import { pinned, type Pinned } from "./mem.ts";
 import { trace } from "./trace.ts";
 import {
-  capFailures, checkFrameHeader, DATA_FIELDS_LENGTH, decodeSenderMessage, displaySafe, encodeMessage, FRAME_HEADER_LENGTH,
-  MAX_FILE_SIZE, MAX_TEXT_BYTES, MSG_DATA, truncateUtf8, type EntryMessage, type ReportFailure, type SenderMessage,
+  capFailures, checkFrameHeader, DATA_FIELDS_LENGTH, decodeSenderMessage, displaySafe, encodeMessage, FLAG_CONTINUATION, FRAME_HEADER_LENGTH,
+  MAX_FILE_SIZE, MAX_FILTERS, MAX_TEXT_BYTES, MSG_DATA, syncOptionsOf, truncateUtf8, type EntryMessage, type FileEntry, type ReportFailure,
+  type SenderMessage, type SyncOptions,
 } from "./wire.ts";
 
 export interface ReceiverLimits {
@@ -72,6 +77,12 @@ export interface RecvStats {
   /** Files announced so far and their bytes (progress). */
   announcedFiles: number;
   announcedBytes: number;
+  /** Files answered SKIP: DST already had them (want mode). */
+  unchanged: number;
+  /** Entries removed by --delete (dry run: that would be). */
+  deleted: number;
+  /** Files completed from the end of a partial kept by an earlier run. */
+  resumed: number;
 }
 
 const UTIME_OMIT = 1073741822;
@@ -196,6 +207,12 @@ class DstFile implements CompletionTarget {
   direct = false;
   /** direct: the (incomplete) file exists on disk and must be removed unless completed. */
   directOnDisk = false;
+  /** Received under its partial name (tmpName is `.NAME.usync-partial`): kept for resuming if the session drops. */
+  partial = false;
+  /** The WANT offset: the first DATA/HOLE starts here (resume) or at 0 (the sender restarts). */
+  resumeFrom = 0;
+  /** A DATA or HOLE frame for this file has arrived. */
+  started = false;
 
   constructor(
     private readonly engine: RecvEngine,
@@ -224,7 +241,9 @@ const P_DATA_BYTES = 3;
 const P_SKIP = 4;
 
 export class RecvEngine implements ChannelSink {
-  readonly stats: RecvStats = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, bytes: 0, written: 0, announcedFiles: 0, announcedBytes: 0 };
+  readonly stats: RecvStats = {
+    files: 0, dirs: 0, symlinks: 0, hardlinks: 0, bytes: 0, written: 0, announcedFiles: 0, announcedBytes: 0, unchanged: 0, deleted: 0, resumed: 0,
+  };
   readonly failures: ReportFailure[] = [];
   state: RecvState = "running";
   error: Error | undefined;
@@ -265,6 +284,18 @@ export class RecvEngine implements ChannelSink {
   private readonly emptyPath: Pinned;
   private readonly times = new BigInt64Array(4);
   private push = true;
+  /** What the sender asked for (HELLO flags of the first connection). */
+  private sync: SyncOptions = { checksum: false, ignoreTimes: false, delete: false, dryRun: false };
+  private flags = -1;
+  /** CHECKSUM mode: the file ENTRY whose CHECKSUM frame must come next. */
+  private awaitingChecksum: FileEntry | undefined;
+  /** --delete: every path the sender listed. */
+  private seen: Set<string> | undefined;
+  private readonly excludes: string[] = [];
+  private readonly includes: string[] = [];
+  private filter: Filter | undefined;
+  private readonly st = new StatBuf();
+  private hashBuf: Uint8Array | undefined;
   private ctlCur: Pinned | undefined;
   private ctlFill = 0;
   private readonly ctlFree: Pinned[] = [];
@@ -296,19 +327,36 @@ export class RecvEngine implements ChannelSink {
 
   /**
    * Receives on `channel`: the first connection, or (with `token`) a continuation after a
-   * re-key, whose first frame must be CONTINUE carrying that token. `push`: the sender
-   * streams data without waiting (HELLO flag PUSH); otherwise each file ENTRY is answered
-   * with WANT (this version always wants the whole file).
+   * re-key, whose first frame must be CONTINUE carrying that token. `flags`: the sender's
+   * HELLO flags. With PUSH the sender streams data without waiting; otherwise (want
+   * mode) each file ENTRY is answered with WANT or SKIP, and CHECKSUM, IGNORE_TIMES,
+   * DELETE and DRY_RUN say how (a continuation must ask for the same as the first).
    */
-  attach(channel: Channel, token?: Uint8Array, push = true): void {
+  attach(channel: Channel, token: Uint8Array | undefined, flags: number): void {
     this.channel = channel;
     this.state = "running";
     this.rekeyAnnounced = false;
     this.expectToken = token;
-    this.push = push;
     this.ctlCur = undefined;
     this.ctlFill = 0;
+    const mine = flags & ~FLAG_CONTINUATION;
+    try {
+      if (this.flags >= 0 && mine !== this.flags) throw new ProtocolError("options", "a continuation connection asked for other options than its session");
+      const o = syncOptionsOf(mine);
+      this.flags = mine;
+      this.push = o.push;
+      this.sync = { checksum: o.checksum, ignoreTimes: o.ignoreTimes, delete: o.delete, dryRun: o.dryRun };
+      if (o.delete) this.seen ??= new Set();
+    } catch (e) {
+      this.fail(e as Error);
+      return;
+    }
     channel.startReceive(this);
+  }
+
+  /** Dry run: nothing in DST may change. */
+  get dryRun(): boolean {
+    return this.sync.dryRun;
   }
 
   /** Queues a small frame to the sender (WANT); sent at the end of the current chunk. */
@@ -468,6 +516,9 @@ export class RecvEngine implements ChannelSink {
     this.pstate = P_HEADER;
     if (this.rekeyAnnounced) throw new ProtocolError("frame", "the sender sent frames after REKEY");
     const msg = decodeSenderMessage({ type: this.ftype, payload: this.small.subarray(0, this.flen) });
+    if (this.awaitingChecksum !== undefined && msg.type !== "checksum") {
+      throw new ProtocolError("frame", `${msg.type.toUpperCase()} where the CHECKSUM of ${displaySafe(this.awaitingChecksum.path)} must come`);
+    }
     if (this.expectToken !== undefined) {
       if (msg.type !== "continue") throw new ProtocolError("frame", `a continuation connection must start with CONTINUE, not ${msg.type.toUpperCase()}`);
       if (!timingSafeEqual(msg.token, this.expectToken)) throw new ProtocolError("auth", "CONTINUE token does not match the suspended session");
@@ -479,6 +530,7 @@ export class RecvEngine implements ChannelSink {
 
   private startData(): void {
     if (this.expectToken !== undefined) throw new ProtocolError("frame", "a continuation connection must start with CONTINUE, not DATA");
+    if (this.awaitingChecksum !== undefined) throw new ProtocolError("frame", `DATA where the CHECKSUM of ${displaySafe(this.awaitingChecksum.path)} must come`);
     if (this.rekeyAnnounced) throw new ProtocolError("frame", "the sender sent frames after REKEY");
     const v = this.dataFieldsView;
     const id = v.getUint32(0);
@@ -533,6 +585,18 @@ export class RecvEngine implements ChannelSink {
 
   /** DATA and HOLE must continue exactly where the file's stream is, within its size. */
   private advance(f: DstFile, offset: number, len: number, what: string): void {
+    if (!f.started) {
+      f.started = true;
+      if (f.resumeFrom > 0 && offset === 0) {
+        // The sender's prefix differs from ours: it restarts from 0 (docs/PROTOCOL.md 8.4).
+        f.resumeFrom = 0;
+        f.next = 0;
+        f.dataEnd = 0;
+        if (f.fd >= 0 && libc.ftruncate(f.fd, 0) !== 0) f.failure ??= recvFailure(new SysError("ftruncate", errno(), f.rel), f.rel);
+      } else if (offset !== f.next) {
+        throw new ProtocolError("frame", `${what} for ${displaySafe(f.rel)} at offset ${offset}, expected ${f.next} (where the receiver's WANT asked for it${f.next > 0 ? ", or 0 to restart" : ""})`);
+      }
+    }
     if (offset !== f.next) {
       throw new ProtocolError("frame", `${what} for ${displaySafe(f.rel)} at offset ${offset}, expected ${f.next} (data must arrive in order)`);
     }
@@ -578,6 +642,24 @@ export class RecvEngine implements ChannelSink {
         return;
       case "continue":
         throw new ProtocolError("frame", "CONTINUE is only valid as the first frame of a continuation connection");
+      case "checksum": {
+        const e = this.awaitingChecksum;
+        if (e === undefined) throw new ProtocolError("frame", this.sync.checksum ? "CHECKSUM that does not follow a file ENTRY" : "CHECKSUM without the HELLO flag CHECKSUM");
+        if (m.id !== e.id) throw new ProtocolError("frame", `CHECKSUM for id ${m.id} after the ENTRY of id ${e.id}`);
+        this.awaitingChecksum = undefined;
+        return this.onFileEntry(e.id, e.path, Number(e.size), e.mode, e.mtimeNs, m.hash);
+      }
+      case "filter":
+        if (!this.sync.delete) throw new ProtocolError("frame", "FILTER without the HELLO flag DELETE");
+        if (this.entries > 0 || this.listEnded) throw new ProtocolError("frame", "FILTER after the first ENTRY");
+        if (this.excludes.length + this.includes.length >= MAX_FILTERS) throw new ProtocolError("limit", `more than ${MAX_FILTERS} FILTER frames`);
+        (m.rule === "exclude" ? this.excludes : this.includes).push(m.pattern);
+        try {
+          this.filter = new Filter(this.excludes, this.includes);
+        } catch (e) {
+          throw new ProtocolError("frame", `FILTER pattern refused: ${displaySafe((e as Error).message)}`);
+        }
+        return;
       case "error":
         throw new ProtocolError("peer", `the sender reported an error: ${displaySafe(m.message)}`);
       case "data":
@@ -589,8 +671,14 @@ export class RecvEngine implements ChannelSink {
     if (this.listEnded) throw new ProtocolError("frame", "ENTRY after LIST_END");
     if (++this.entries > this.limits.maxEntries) throw new ProtocolError("limit", `more than ${this.limits.maxEntries} entries in one session`);
     if (this.ids.has(m.id) || this.files.has(m.id)) throw new ProtocolError("frame", `ENTRY id ${m.id} used twice`);
+    this.seen?.add(m.path);
     switch (m.kind) {
       case "file":
+        if (this.sync.checksum) {
+          // Answered when its CHECKSUM (the next frame) has arrived.
+          this.awaitingChecksum = m;
+          return;
+        }
         return this.onFileEntry(m.id, m.path, Number(m.size), m.mode, m.mtimeNs);
       case "dir":
         this.ids.set(m.id, null);
@@ -607,7 +695,7 @@ export class RecvEngine implements ChannelSink {
   // ---------------------------------------------------------------------------------
   // Regular files
 
-  private onFileEntry(id: number, rel: string, size: number, mode: number, mtimeNs: bigint): void {
+  private onFileEntry(id: number, rel: string, size: number, mode: number, mtimeNs: bigint, hash?: Uint8Array): void {
     if (this.wireOpen >= this.limits.maxOpenFiles) {
       throw new ProtocolError("limit", `more than ${this.limits.maxOpenFiles} files announced and not ended at once`);
     }
@@ -617,6 +705,12 @@ export class RecvEngine implements ChannelSink {
     try {
       parent = this.dest.parent(rel);
     } catch (e) {
+      if (this.sync.dryRun) {
+        // Its directory is not there (yet): it would be sent.
+        this.ids.set(id, rel);
+        this.queueControl(encodeMessage({ type: "want", id, offset: 0n }));
+        return;
+      }
       // The file's bytes still have to be consumed: a placeholder that drops them.
       const f = new DstFile(this, id, rel, this.dest.rootHandle, "", size, mode, mtimeNs, this.names.get());
       this.dest.rootHandle.refs++;
@@ -627,11 +721,44 @@ export class RecvEngine implements ChannelSink {
       if (!this.push) this.queueControl(encodeMessage({ type: "want", id, offset: 0n }));
       return;
     }
+    let offset = 0;
+    if (!this.push) {
+      // Want mode: what does DST hold? (A new, staged directory holds nothing.)
+      const answer = parent.dir.staged
+        ? { kind: "want" as const, offset: 0, prefixHash: undefined }
+        : agreeFile(parent.dir.fd, parent.name, { size, mode, mtimeNs, hash }, this.sync, this.st, (this.hashBuf ??= new Uint8Array(1024 * 1024)));
+      if (answer.kind === "skip") {
+        if (!this.sync.dryRun && (answer.fixMode || answer.fixTime)) {
+          const err = fixMetadata(parent.dir.fd, parent.name, answer.fixMode ? mode : undefined, answer.fixTime ? (fd) => this.setTimes(fd, null, mtimeNs, false) : undefined);
+          if (err !== 0) this.failures.push(recvFailure(new SysError("chmod", err, rel), rel));
+        }
+        this.dest.release(parent.dir);
+        this.stats.unchanged++;
+        this.remember(id, rel);
+        this.queueControl(encodeMessage({ type: "skip", id }));
+        return;
+      }
+      if (this.sync.dryRun) {
+        this.dest.release(parent.dir);
+        this.ids.set(id, rel);
+        this.queueControl(encodeMessage({ type: "want", id, offset: 0n }));
+        return;
+      }
+      offset = answer.offset;
+      this.queueControl(encodeMessage({ type: "want", id, offset: BigInt(offset), prefixHash: answer.prefixHash }));
+    }
     const f = new DstFile(this, id, rel, parent.dir, parent.name, size, mode, mtimeNs, this.names.get());
-    f.direct = parent.dir.staged;
+    const pname = !this.push && size >= RESUME_MIN ? partialName(parent.name) : undefined;
+    if (pname !== undefined) {
+      // Large: received under its partial name, renamed when complete; kept if the session drops.
+      f.partial = true;
+      f.tmpName = pname;
+      f.resumeFrom = offset;
+      f.next = offset;
+      f.dataEnd = offset;
+    } else f.direct = parent.dir.staged;
     this.files.set(id, f);
     this.wireOpen++;
-    if (!this.push) this.queueControl(encodeMessage({ type: "want", id, offset: 0n }));
     f.slot.set(SLOT_NAME, parent.name);
     this.submitOpen(f);
   }
@@ -645,6 +772,13 @@ export class RecvEngine implements ChannelSink {
    */
   private submitOpen(f: DstFile): void {
     let fd: number;
+    if (f.partial) {
+      fd = this.openPartial(f);
+      if (fd >= 0) f.tmpOnDisk = true;
+      this.opsInFlight++;
+      this.onFileOp(f, fd, TAG_OPEN);
+      return;
+    }
     if (f.direct) {
       // Inside a staged (not yet visible) directory: the final name at once; O_EXCL never
       // opens anything that exists, O_NOFOLLOW never a symlink.
@@ -658,6 +792,26 @@ export class RecvEngine implements ChannelSink {
     }
     this.opsInFlight++;
     this.onFileOp(f, fd < 0 ? -errno() : fd, TAG_OPEN);
+  }
+
+  /**
+   * Opens a large file's partial: the one to resume (exactly the WANT offset long, a
+   * regular file with one link, never a symlink), or a new one (an old one is removed).
+   * Created 0600, so a resume can open it; the real mode is applied when complete.
+   */
+  private openPartial(f: DstFile): number {
+    const name = cstr(f.tmpName as string);
+    if (f.resumeFrom > 0) {
+      const fd = libc.openat(f.dir.fd, name, O.WRONLY | O.CLOEXEC | O.NOFOLLOW | O.NONBLOCK, 0);
+      if (fd < 0) return -errno();
+      const st = this.st;
+      if (fstatxOk(fd, st) && st.nlink === 1 && st.size >= f.resumeFrom && libc.ftruncate(fd, f.resumeFrom) === 0) return fd;
+      libc.close(fd);
+      return -E.EINVAL;
+    }
+    if (libc.unlinkat(f.dir.fd, name, 0) !== 0 && errno() !== E.ENOENT) return -errno();
+    const fd = libc.openat(f.dir.fd, name, O.WRONLY | O.CREAT | O.EXCL | O.CLOEXEC | O.NOFOLLOW, 0o600);
+    return fd < 0 ? -errno() : fd;
   }
 
   /** `.usync-tmp-<session>-<n>`: never a name a finished file is stored under by us. */
@@ -715,14 +869,14 @@ export class RecvEngine implements ChannelSink {
     this.lastProgress = performance.now();
     switch (tag) {
       case TAG_OPEN:
-        if (res < 0 && !f.direct && this.useTmpfile && (res === -E.EOPNOTSUPP || res === -E.EISDIR || res === -E.EINVAL)) {
+        if (res < 0 && !f.direct && !f.partial && this.useTmpfile && (res === -E.EOPNOTSUPP || res === -E.EISDIR || res === -E.EINVAL)) {
           // No O_TMPFILE on this file system: named temporaries from now on.
           this.useTmpfile = false;
           this.submitOpen(f);
           return;
         }
         if (res < 0) {
-          f.failure ??= recvFailure(new SysError("open", -res, f.rel), f.rel);
+          f.failure ??= recvFailure(new SysError("open", -res, f.partial ? f.tmpName : f.rel), f.rel);
           f.state = ST_OPEN;
         } else {
           f.fd = res;
@@ -770,6 +924,11 @@ export class RecvEngine implements ChannelSink {
     // Complete: size (a trailing hole), mtime, then the final name.
     if (f.dataEnd < f.size && libc.ftruncate(f.fd, f.size) !== 0) {
       f.failure = recvFailure(new SysError("ftruncate", errno(), f.rel), f.rel);
+      this.closeFile(f);
+      return;
+    }
+    if (f.partial && libc.fchmod(f.fd, f.mode) !== 0) {
+      f.failure = recvFailure(new SysError("chmod", errno(), f.rel), f.rel);
       this.closeFile(f);
       return;
     }
@@ -861,6 +1020,7 @@ export class RecvEngine implements ChannelSink {
     if (ok) {
       this.stats.files++;
       this.stats.bytes += f.written;
+      if (f.resumeFrom > 0) this.stats.resumed++;
       this.remember(f.id, f.rel);
     } else {
       this.ids.set(f.id, null);
@@ -886,6 +1046,10 @@ export class RecvEngine implements ChannelSink {
   // Directories, symlinks, hard links (synchronous: they are small and ordered)
 
   private onDirEntry(rel: string, mode: number, mtimeNs: bigint): void {
+    if (this.sync.dryRun) {
+      this.stats.dirs++;
+      return;
+    }
     try {
       // Created private (a new one under a temporary name: see dest.ts, staging); its
       // real mode is applied at the end, once its contents are in. Opening it confined
@@ -900,6 +1064,10 @@ export class RecvEngine implements ChannelSink {
   }
 
   private onSymlinkEntry(rel: string, target: Uint8Array, mtimeNs: bigint): void {
+    if (this.sync.dryRun) {
+      this.stats.symlinks++;
+      return;
+    }
     let parent: { dir: DirHandle; name: string };
     try {
       parent = this.dest.parent(rel);
@@ -910,6 +1078,14 @@ export class RecvEngine implements ChannelSink {
     try {
       const t = cstr(target);
       const name = cstr(parent.name);
+      if (!this.push && !parent.dir.staged && this.sameSymlink(parent.dir.fd, name, target)) {
+        // Already there: only its mtime, if that differs.
+        if (BigInt(this.st.mtimeSec) * 1_000_000_000n + BigInt(this.st.mtimeNsec) !== mtimeNs) {
+          if (!this.setTimes(parent.dir.fd, name, mtimeNs, true)) throw new SysError("utimensat", errno(), rel);
+        }
+        this.stats.symlinks++;
+        return;
+      }
       if (libc.symlinkat(t, parent.dir.fd, name) !== 0) {
         const e = errno();
         if (e !== E.EEXIST || parent.dir.staged) throw new SysError("symlink", e, rel);
@@ -924,6 +1100,13 @@ export class RecvEngine implements ChannelSink {
     }
   }
 
+  /** Whether `name` in `dirfd` is a symlink to exactly `target` (its statx stays in this.st). */
+  private sameSymlink(dirfd: number, name: Uint8Array, target: Uint8Array): boolean {
+    if (lstatAt(dirfd, name, this.st) !== 0 || this.st.type !== S.IFLNK || this.st.size !== target.length) return false;
+    const got = readlinkAt(dirfd, name, (this.hashBuf ??= new Uint8Array(1024 * 1024)));
+    return typeof got !== "number" && Buffer.compare(got, target) === 0;
+  }
+
   /** Creates an entry under a temporary name with `make`, then renames it over `name`. */
   private placeReplacing(dir: DirHandle, name: Uint8Array, rel: string, make: (tmp: Buffer) => number, what: string): void {
     const tmp = cstr(this.tempName());
@@ -936,6 +1119,12 @@ export class RecvEngine implements ChannelSink {
   }
 
   private onHardlinkEntry(rel: string, linkId: number, mtimeNs: bigint): void {
+    if (this.sync.dryRun) {
+      if (!this.ids.has(linkId)) throw new ProtocolError("frame", `hard link ${displaySafe(rel)} to unknown id ${linkId}`);
+      this.stats.hardlinks++;
+      this.stats.files++;
+      return;
+    }
     const inProgress = this.files.get(linkId);
     if (inProgress !== undefined) {
       // Made when that file is complete. Not flow control (which could wait forever on a
@@ -967,6 +1156,12 @@ export class RecvEngine implements ChannelSink {
       // linkat without AT_SYMLINK_FOLLOW links the entry itself, never what it points to.
       if (libc.linkat(tdir.fd, tname, pdir.fd, name, 0) !== 0) {
         const e = errno();
+        if (e === E.EEXIST && this.sameInode(tdir.fd, tname, pdir.fd, name)) {
+          // Already that link (an unchanged tree).
+          this.stats.hardlinks++;
+          this.stats.unchanged++;
+          return;
+        }
         if (e !== E.EEXIST || pdir.staged) throw new SysError("link", e, rel);
         this.placeReplacing(pdir, name, rel, (tmp) => libc.linkat(tdir.fd, tname, pdir.fd, tmp, 0), "link");
       }
@@ -979,6 +1174,14 @@ export class RecvEngine implements ChannelSink {
       if (target !== undefined) this.dest.release(target.dir);
     }
     this.maybeFinish();
+  }
+
+  /** Whether two names are the same inode (neither followed). */
+  private sameInode(adir: number, a: Uint8Array, bdir: number, b: Uint8Array): boolean {
+    if (lstatAt(adir, a, this.st) !== 0) return false;
+    const dev = this.st.dev;
+    const ino = this.st.ino;
+    return lstatAt(bdir, b, this.st) === 0 && this.st.dev === dev && this.st.ino === ino;
   }
 
   /** futimens (name null) or utimensat(dir, name, AT_SYMLINK_NOFOLLOW): mtime set, atime untouched. */
@@ -1007,14 +1210,18 @@ export class RecvEngine implements ChannelSink {
   private maybeFinish(): void {
     if (!this.listEnded || this.state !== "running" || this.files.size > 0 || this.finishing > 0) return;
     trace("all files on disk");
+    if (this.sync.delete && this.rootMeta !== undefined) this.deleteExtraneous();
     for (const { rel, error } of this.dest.finishStaging()) this.failures.push(recvFailure(error, rel));
-    this.applyDirMeta();
+    if (!this.sync.dryRun) this.applyDirMeta();
     const { failures, omittedFailures } = capFailures(this.failures.map((f) => ({
       path: truncateUtf8(f.path, 4096),
       code: f.code,
       message: truncateUtf8(f.message, MAX_TEXT_BYTES),
     })));
-    const report = encodeMessage({ type: "report", files: this.stats.files + this.stats.symlinks, bytes: BigInt(this.stats.bytes), failures, omittedFailures });
+    // Entries now in place: stored, or already there (unchanged).
+    const report = encodeMessage({
+      type: "report", files: this.stats.files + this.stats.unchanged + this.stats.symlinks, bytes: BigInt(this.stats.bytes), failures, omittedFailures,
+    });
     const ch = this.channel as Channel;
     const buf = pinned(report.length);
     buf.u8.set(report);
@@ -1022,6 +1229,27 @@ export class RecvEngine implements ChannelSink {
     ch.sendCloseNotify();
     this.state = "reported";
     trace("REPORT queued");
+  }
+
+  /**
+   * --delete (the sender's whole tree is a directory, ROOT came): what DST has and the
+   * listing did not name goes, each removal reported to the sender as DELETED.
+   */
+  private deleteExtraneous(): void {
+    const own = `.usync-tmp-${this.session}-`;
+    deletePass(this.dest.rootFd, {
+      seen: this.seen ?? new Set(),
+      filter: this.filter,
+      ownName: (name) => name.startsWith(own),
+      dryRun: this.sync.dryRun,
+      onDeleted: (rel) => {
+        this.stats.deleted++;
+        this.queueControl(encodeMessage({ type: "deleted", path: truncateUtf8(rel, 4096) }));
+      },
+      onError: (rel, error) => this.failures.push(recvFailure(error, rel)),
+    });
+    this.seen?.clear();
+    this.flushControl();
   }
 
   /** Directory modes and times, deepest first (their contents are complete), then DST's own. */
@@ -1074,7 +1302,14 @@ export class RecvEngine implements ChannelSink {
    * removes named ones. Finished files stay: each is complete under its final name.
    */
   cleanup(): void {
+    // A dropped connection (a reset, EOF even inside a record, a timeout, an interrupt,
+    // the sender's ERROR) keeps what large files had received, for the next run to resume
+    // (every byte kept was authenticated, and a resume checks its hash); a sender that
+    // broke the protocol leaves nothing.
+    const e = this.error;
+    const keep = !(e instanceof ProtocolError) || e.kind === "peer" || e.kind === "timeout" || e.kind === "record";
     for (const f of this.files.values()) {
+      if (keep && f.partial && f.fd >= 0 && f.tmpOnDisk && f.failure === undefined && !f.aborted && f.writesInFlight === 0) this.keepPartial(f);
       if (f.fd >= 0) {
         libc.close(f.fd);
         f.fd = -1;
@@ -1100,10 +1335,30 @@ export class RecvEngine implements ChannelSink {
     }
   }
 
+  /**
+   * Truncates an incomplete large file to the prefix known to be on disk and marks it
+   * (mtime = the source file's: "exact", see agree.ts trustedPrefix) so the next run
+   * resumes from its end; too short a prefix is not worth keeping.
+   */
+  private keepPartial(f: DstFile): void {
+    let prefix = this.dataFile === f && this.dataOp !== undefined ? this.dataOp.off : f.next;
+    for (const op of f.waiting) prefix = Math.min(prefix, op.off);
+    if (prefix < RESUME_MIN) return;
+    if (libc.ftruncate(f.fd, prefix) !== 0 || !this.setTimes(f.fd, null, f.mtimeNs, false)) return;
+    libc.close(f.fd);
+    f.fd = -1;
+    f.tmpOnDisk = false;
+    trace(`kept ${prefix} bytes of ${f.rel} for resuming`);
+  }
+
   /** Whether a first frame on a fresh connection has been seen (for CONTINUE checks). */
   get started(): boolean {
     return this.entries > 0 || this.sawData || this.rootMeta !== undefined;
   }
+}
+
+function fstatxOk(fd: number, st: StatBuf): boolean {
+  return fstatx(fd, st) === 0 && st.type === S.IFREG;
 }
 
 function depth(rel: string): number {

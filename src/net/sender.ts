@@ -1,7 +1,12 @@
 /**
  * The sending side of a transfer: walks SRC, reads files with io_uring and streams
- * ENTRY / DATA / HOLE / FILE_END frames into the channel, without waiting for the
- * receiver until the final REPORT (docs/PROTOCOL.md section 8.7, push mode).
+ * ENTRY / DATA / HOLE / FILE_END frames into the channel (docs/PROTOCOL.md section 8.7,
+ * want mode): every file ENTRY is answered by the receiver with WANT (from an offset, to
+ * resume a partial whose prefix hash matches ours) or SKIP, and a file's data goes only
+ * after its WANT. ENTRYs keep streaming while answers are outstanding, up to a window of
+ * files (maxOpenFiles), so there is no round trip per file. With --checksum each file is
+ * hashed while listing (CHECKSUM frame after its ENTRY); with --dry-run no data goes at
+ * all; with --delete the receiver's DELETED frames are counted and reported.
  *
  * Owns: the output buffers (fixed memory, each holding whole frames only, so a buffer
  * boundary is always a frame boundary and a connection can be switched there for
@@ -19,6 +24,7 @@ import { E } from "../../ffi/errno.ts";
 import { errno, libc } from "../../ffi/libc.ts";
 import { IOSQE, SEEK } from "../../ffi/structs.ts";
 import { ProtocolError, SysError } from "../errors.ts";
+import { sha256Fd } from "../copy/plan.ts";
 import { prepClose, prepRead, sqeSetFlags } from "../uring/prep.ts";
 import { UNTRACKED, type CompletionTarget } from "../uring/ring.ts";
 import { Channel, type ChannelSink } from "./channel.ts";
@@ -27,8 +33,9 @@ import { pinned, type Pinned } from "./mem.ts";
 import { trace } from "./trace.ts";
 import type { ScanItem, Scanner } from "./scan.ts";
 import {
-  DATA_FIELDS_LENGTH, displaySafe, encodeMessage, FRAME_HEADER_LENGTH, FrameReader, MAX_DATA_CHUNK, MAX_PATH_BYTES, MSG_DATA,
-  MSG_ENTRY, MSG_FILE_ABORT, MSG_FILE_END, MSG_REKEY, type ReportMessage, type WireMessage,
+  CONTENT_HASH_LENGTH, DATA_FIELDS_LENGTH, displaySafe, encodeMessage, FRAME_HEADER_LENGTH, FrameReader, MAX_DATA_CHUNK, MAX_PATH_BYTES,
+  MSG_CHECKSUM, MSG_DATA, MSG_ENTRY, MSG_FILE_ABORT, MSG_FILE_END, MSG_REKEY, type ReportMessage, type SyncOptions, type WantMessage,
+  type WireMessage,
 } from "./wire.ts";
 
 export interface SendFailure {
@@ -48,6 +55,12 @@ export interface SenderOptions {
   maxOpenFiles?: number;
   /** --exclude/--include: true leaves a path out. */
   filter?: (rel: string, isDir: boolean) => boolean;
+  /** The --exclude/--include patterns, sent to the receiver (FILTER) with --delete: they protect DST paths. */
+  filterRules?: { exclude: readonly string[]; include: readonly string[] };
+  /** --checksum, --ignore-times, --delete, --dry-run (the same as the HELLO flags). */
+  sync?: SyncOptions;
+  /** A file that is (dry run: would be) sent, an entry the receiver deleted (would delete). */
+  onChange?: (action: "send" | "delete", path: string) => void;
 }
 
 export interface SendStats {
@@ -57,11 +70,19 @@ export interface SendStats {
   hardlinks: number;
   /** Special files (fifo, socket, device) left out. */
   skipped: number;
-  /** Bytes of the files sent completely (DATA payloads; holes not counted). */
+  /** Bytes of the files sent completely (DATA payloads; holes not counted; after resume offsets). */
   bytes: number;
-  /** Files being sent, and total file bytes announced so far (for progress). */
+  /** Files being sent, and total file bytes announced so far (for progress; at the end: the whole tree). */
   announcedFiles: number;
   announcedBytes: number;
+  /** Files the receiver already had (SKIP). */
+  unchanged: number;
+  /** Entries the receiver removed (--delete). */
+  deleted: number;
+  /** Files sent from the end of the receiver's verified partial instead of from 0. */
+  resumed: number;
+  /** Bytes the receiver needed (WANTed, from their offsets): progress totals. */
+  wantedBytes: number;
 }
 
 /** One output buffer: frames, back to back; DATA bytes land by READ. */
@@ -94,6 +115,8 @@ class SrcFile {
   failure: SendFailure | undefined;
   ended = false;
   closed = false;
+  /** Sent from a WANT offset above 0 whose prefix hash matched. */
+  resumed = false;
   constructor(readonly id: number, readonly fd: number, readonly rel: string, readonly size: number) {}
 }
 
@@ -117,13 +140,17 @@ const ENTRY_FIXED = 27;
 const utf8 = new TextEncoder();
 const DATA_HDR = FRAME_HEADER_LENGTH + DATA_FIELDS_LENGTH;
 const HOLE_FRAME = FRAME_HEADER_LENGTH + 20;
+const CHECKSUM_FRAME = FRAME_HEADER_LENGTH + 4 + CONTENT_HASH_LENGTH;
 /** Below this much room, a buffer is closed rather than given a tiny chunk of a big file. */
 const MIN_CHUNK = 64 * 1024;
 /** Records kept for REKEY + close_notify when a key nears its limit. */
 const REKEY_RESERVE = 8;
 
 export class SendEngine implements ChannelSink {
-  readonly stats: SendStats = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, skipped: 0, bytes: 0, announcedFiles: 0, announcedBytes: 0 };
+  readonly stats: SendStats = {
+    files: 0, dirs: 0, symlinks: 0, hardlinks: 0, skipped: 0, bytes: 0, announcedFiles: 0, announcedBytes: 0, unchanged: 0, deleted: 0, resumed: 0,
+    wantedBytes: 0,
+  };
   readonly failures: SendFailure[] = [];
   /** Paths of special files left out (for -v). */
   readonly skippedPaths: string[] = [];
@@ -145,10 +172,19 @@ export class SendEngine implements ChannelSink {
   private frames = new FrameReader({ direction: "to-sender", copyPayloads: true });
 
   private active: SrcFile | undefined;
+  /** Files announced, waiting for WANT or SKIP. */
+  private readonly asked = new Map<number, SrcFile>();
+  /** Files WANTed, their data not framed yet. */
+  private readonly ready: SrcFile[] = [];
+  private readonly sync: SyncOptions;
+  private readonly filterRules: { exclude: readonly string[]; include: readonly string[] } | undefined;
+  private readonly onChange: ((action: "send" | "delete", path: string) => void) | undefined;
+  private hashBuf: Uint8Array | undefined;
   private openFiles = 0;
   private nextId = 1;
   private readonly linkIds = new Map<string, number>();
   private rootSent = false;
+  private filtersSent = 0;
   private scanDone = false;
   private listEndQueued = false;
   /** LIST_END has been handed to the channel: now waiting for REPORT. */
@@ -162,6 +198,9 @@ export class SendEngine implements ChannelSink {
     this.chunk = Math.min(MAX_DATA_CHUNK, Math.max(4096, opts.chunk ?? MAX_DATA_CHUNK));
     this.bufSize = Math.max(opts.bufferBytes ?? 2 * 1024 * 1024, this.chunk + DATA_HDR + END_FRAME + 16 * 1024);
     this.maxOpen = opts.maxOpenFiles ?? 256;
+    this.sync = opts.sync ?? { checksum: false, ignoreTimes: false, delete: false, dryRun: false };
+    this.filterRules = this.sync.delete ? opts.filterRules : undefined;
+    this.onChange = opts.onChange;
     const n = Math.max(2, opts.buffers ?? 8);
     for (let i = 0; i < n; i++) this.free.push(new OutBuf(pinned(this.bufSize)));
     this.ctl = pinned(4096);
@@ -203,17 +242,86 @@ export class SendEngine implements ChannelSink {
       this.fail(e as Error);
       return chunk.length;
     }
-    for (const m of msgs) {
-      if (m.type === "report") {
-        if (!this.listEndSent) this.fail(new ProtocolError("frame", "the receiver sent its REPORT before the end of the transfer"));
-        else this.report = m;
-      } else if (m.type === "error") {
-        this.fail(new ProtocolError("peer", `the receiver reported an error: ${displaySafe(m.message)}`));
-      } else {
-        this.fail(new ProtocolError("frame", `unexpected ${m.type.toUpperCase()} from the receiver (this sender streams everything)`));
+    try {
+      for (const m of msgs) {
+        if (this.error !== undefined) break;
+        if (m.type === "report") {
+          if (!this.listEndSent) throw new ProtocolError("frame", "the receiver sent its REPORT before the end of the transfer");
+          this.report = m;
+        } else if (m.type === "error") {
+          throw new ProtocolError("peer", `the receiver reported an error: ${displaySafe(m.message)}`);
+        } else if (m.type === "want") {
+          this.onWant(m);
+        } else if (m.type === "skip") {
+          const f = this.answered(m.id, "SKIP");
+          this.stats.unchanged++;
+          this.dropFile(f);
+        } else if (m.type === "deleted") {
+          if (!this.sync.delete) throw new ProtocolError("frame", "DELETED from the receiver, but --delete was not asked for");
+          if (this.report !== undefined) throw new ProtocolError("frame", "DELETED after the REPORT");
+          this.stats.deleted++;
+          this.onChange?.("delete", m.path);
+        } else {
+          throw new ProtocolError("frame", `unexpected ${(m as WireMessage).type.toUpperCase()} from the receiver`);
+        }
+      }
+    } catch (e) {
+      this.fail(e as Error);
+      return chunk.length;
+    }
+    this.pump();
+    return chunk.length;
+  }
+
+  /** The file a WANT or SKIP answers: announced and not answered yet; anything else is the receiver lying. */
+  private answered(id: number, what: string): SrcFile {
+    const f = this.asked.get(id);
+    if (f === undefined) {
+      throw new ProtocolError("frame", id > 0 && id < this.nextId
+        ? `${what} for id ${id}, which is not a file waiting for an answer (answered twice, or not a file)`
+        : `${what} for id ${id}, which was never announced`);
+    }
+    this.asked.delete(id);
+    return f;
+  }
+
+  private onWant(m: WantMessage): void {
+    const f = this.answered(m.id, "WANT");
+    if (m.offset > BigInt(f.size)) {
+      throw new ProtocolError("frame", `WANT for ${displaySafe(f.rel)} from offset ${m.offset}, beyond its ${f.size} bytes`);
+    }
+    if (this.sync.dryRun) {
+      // Agreed: it would be sent. No data in a dry run.
+      this.stats.files++;
+      this.stats.bytes += f.size;
+      this.onChange?.("send", f.rel);
+      this.dropFile(f);
+      return;
+    }
+    const offset = Number(m.offset);
+    if (offset > 0 && m.prefixHash !== undefined) {
+      // Resume only if the receiver's prefix is ours, byte for byte (else restart from 0).
+      const hex = sha256Fd(f.fd, offset, (this.hashBuf ??= new Uint8Array(1024 * 1024)));
+      if (typeof hex === "string" && Buffer.from(hex, "hex").equals(m.prefixHash)) {
+        f.pos = offset;
+        f.resumed = true;
       }
     }
-    return chunk.length;
+    this.stats.wantedBytes += f.size - f.pos;
+    this.onChange?.("send", f.rel);
+    this.ready.push(f);
+  }
+
+  /** A file that gets no data (SKIP, or a dry run): closed, out of the window. */
+  private dropFile(f: SrcFile): void {
+    f.ended = true;
+    f.closed = true;
+    this.openFiles--;
+    const ring = this.loop.ring;
+    const sqe = ring.getSqe();
+    prepClose(ring, sqe, f.fd);
+    sqeSetFlags(ring, sqe, IOSQE.CQE_SKIP_SUCCESS);
+    ring.setUserData(sqe, UNTRACKED);
   }
 
   onClose(clean: boolean): void {
@@ -408,6 +516,7 @@ export class SendEngine implements ChannelSink {
     else {
       this.stats.files++;
       this.stats.bytes += f.bytes;
+      if (f.resumed) this.stats.resumed++;
     }
   }
 
@@ -473,10 +582,19 @@ export class SendEngine implements ChannelSink {
       return true;
     }
     const entryLen = FRAME_HEADER_LENGTH + ENTRY_FIXED + pathLen;
-    // Keep a small file's ENTRY, DATA and FILE_END together in one buffer.
-    const whole = entryLen + (item.size > 0 ? DATA_HDR + item.size : 0) + END_FRAME;
-    const b = this.room(whole <= MIN_CHUNK ? whole : entryLen);
+    const b = this.room(entryLen + (this.sync.checksum ? CHECKSUM_FRAME : 0));
     if (b === undefined) return false;
+    let hash: Uint8Array | undefined;
+    if (this.sync.checksum) {
+      // Hashed while listing; the receiver compares it with what it has.
+      const hex = sha256Fd(item.fd, item.size, (this.hashBuf ??= new Uint8Array(1024 * 1024)));
+      if (typeof hex === "number") {
+        libc.close(item.fd);
+        this.failures.push(sendFailure(new SysError("read", -hex, item.rel), item.rel));
+        return true;
+      }
+      hash = Buffer.from(hex, "hex");
+    }
     const u8 = b.mem.u8;
     const v = b.view;
     const at = b.fill;
@@ -490,6 +608,13 @@ export class SendEngine implements ChannelSink {
     v.setUint16(at + 30, pathLen);
     u8.set(this.pathScratch.subarray(0, pathLen), at + 32);
     b.fill += entryLen;
+    if (hash !== undefined) {
+      u8[b.fill] = MSG_CHECKSUM;
+      v.setUint32(b.fill + 1, 4 + CONTENT_HASH_LENGTH);
+      v.setUint32(b.fill + 5, id);
+      u8.set(hash, b.fill + 9);
+      b.fill += CHECKSUM_FRAME;
+    }
     this.nextId++;
     if (item.nlink > 1) this.linkIds.set(key, id);
     const f = new SrcFile(id, item.fd, item.rel, item.size);
@@ -497,8 +622,8 @@ export class SendEngine implements ChannelSink {
     this.openFiles++;
     this.stats.announcedFiles++;
     this.stats.announcedBytes += item.size;
-    this.active = f;
-    this.continueFile(f);
+    // Its data goes when the receiver WANTs it.
+    this.asked.set(id, f);
     return true;
   }
 
@@ -525,12 +650,27 @@ export class SendEngine implements ChannelSink {
       if (r.isDir && !this.putFrame(encodeMessage({ type: "root", mode: r.mode, mtimeNs: r.mtimeNs }))) return;
       this.rootSent = true;
     }
+    // --delete: the receiver protects what these patterns exclude.
+    const rules = this.filterRules;
+    while (rules !== undefined && this.filtersSent < rules.exclude.length + rules.include.length) {
+      const i = this.filtersSent;
+      const exclude = i < rules.exclude.length;
+      const pattern = exclude ? rules.exclude[i] : rules.include[i - rules.exclude.length];
+      if (!this.putFrame(encodeMessage({ type: "filter", rule: exclude ? "exclude" : "include", pattern }))) return;
+      this.filtersSent++;
+    }
     for (;;) {
       if (this.active !== undefined && !this.active.ended) {
         if (!this.continueFile(this.active)) return;
         continue;
       }
       this.active = undefined;
+      // WANTed files first (they hold fds and the receiver waits for them), then more ENTRYs.
+      const next = this.ready.shift();
+      if (next !== undefined) {
+        this.active = next;
+        continue;
+      }
       if (this.scanDone) break;
       if (this.openFiles >= this.maxOpen) return;
       const item = this.pending ?? this.scanner.next();
@@ -637,6 +777,9 @@ export class SendEngine implements ChannelSink {
   /** Releases fds after a failure (reads must have drained: the loop runs until readsInFlight is 0). */
   abortFiles(): void {
     this.scanner.close();
+    for (const f of [...this.asked.values(), ...this.ready]) if (!f.closed && f.readsInFlight === 0) libc.close(f.fd);
+    this.asked.clear();
+    this.ready.length = 0;
     if (this.pending !== undefined && this.pending.fd >= 0) libc.close(this.pending.fd);
     this.pending = undefined;
   }

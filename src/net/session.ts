@@ -29,20 +29,14 @@ import { Scanner } from "./scan.ts";
 import { SendEngine, type SendFailure, type SendStats, type SenderOptions } from "./sender.ts";
 import { trace } from "./trace.ts";
 import { Acceptor, closeFd, Connector, listenOn, shutdownFd, type Listener } from "./socket.ts";
-import type { ReportFailure, ReportMessage } from "./wire.ts";
+import { FLAG_CONTINUATION, SENDER_FLAGS, syncFlagBits, type ReportFailure, type ReportMessage, type SyncOptions } from "./wire.ts";
 
 export type CryptoChoice = "auto" | "kernel" | "user";
 /** What the summary reports: where the records were made. */
 export type CryptoPath = "kernel" | "user" | "plaintext";
 
-/** HELLO flag: this connection continues a session whose key was used up (docs/PROTOCOL.md 12). */
-export const FLAG_CONTINUATION = 0x1;
-/**
- * HELLO flag: the sender streams each file's data right after its ENTRY without waiting
- * for WANT/SKIP, and the receiver sends none (docs/PROTOCOL.md 8.7). Without it, the
- * receiver answers every file ENTRY with WANT or SKIP.
- */
-export const FLAG_PUSH = 0x2;
+/** HELLO flags (docs/PROTOCOL.md 3.2): defined with the frames, re-exported for callers. */
+export { FLAG_CONTINUATION, FLAG_PUSH } from "./wire.ts";
 
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
@@ -177,6 +171,8 @@ async function retire(loop: Loop, ch: Channel, graceMs: number): Promise<void> {
 export interface SendSessionOptions extends TransportOptions {
   src: string;
   target: HostPort;
+  /** --checksum, --ignore-times, --delete, --dry-run: carried to the receiver in the HELLO flags. */
+  sync?: SyncOptions;
   sender?: SenderOptions;
   lookup?: Lookup;
   /** Called about 10 times a second while the transfer runs. */
@@ -254,13 +250,15 @@ export async function runSend(o: SendSessionOptions): Promise<SendResult> {
   const scanner = new Scanner(o.src, o.sender?.filter);
   const ring = openRing(o.ring);
   const loop = new Loop(ring);
-  const engine = new SendEngine(loop, scanner, o.sender);
+  const sync: SyncOptions = o.sync ?? { checksum: false, ignoreTimes: false, delete: false, dryRun: false };
+  const flags = syncFlagBits(sync);
+  const engine = new SendEngine(loop, scanner, { ...o.sender, sync });
   let channel: Channel | undefined;
   let rekeys = 0;
   try {
     const addrs = await resolveAddresses(o.target, false, o.lookup);
     trace("send: start");
-    let conn = await connectAndHandshake(loop, addrs, o, limits.handshakeMs, FLAG_PUSH);
+    let conn = await connectAndHandshake(loop, addrs, o, limits.handshakeMs, flags);
     trace("send: handshake done");
     channel = makeChannel(loop, conn.fd, conn.hs, o.crypto, limits.maxRecords, engine.maxSend);
     const first = channel;
@@ -288,7 +286,7 @@ export async function runSend(o: SendSessionOptions): Promise<SendResult> {
       // session on a new one with a fresh handshake (docs/PROTOCOL.md section 12).
       const token = continuationToken(conn.hs, "client");
       await retire(loop, channel, 1000);
-      conn = await connectAndHandshake(loop, [conn.peer], o, limits.handshakeMs, FLAG_PUSH | FLAG_CONTINUATION);
+      conn = await connectAndHandshake(loop, [conn.peer], o, limits.handshakeMs, flags | FLAG_CONTINUATION);
       channel = makeChannel(loop, conn.fd, conn.hs, o.crypto, limits.maxRecords, engine.maxSend);
       rekeys++;
       engine.attach(channel, token);
@@ -442,7 +440,7 @@ export async function runRecv(o: RecvSessionOptions): Promise<RecvResult[]> {
       shutdownFd(oldest.fd);
     }
     const hs = new Handshake({
-      role: "server", secret: o.secret, cipher: o.cipher, plaintext: o.plaintext, acceptPeerFlags: FLAG_CONTINUATION | FLAG_PUSH,
+      role: "server", secret: o.secret, cipher: o.cipher, plaintext: o.plaintext, acceptPeerFlags: SENDER_FLAGS,
     });
     trace("recv: connection accepted");
     const io = new HandshakeIO(loop, fd, hs, limits.handshakeMs, (done, result, error) => {
@@ -502,13 +500,13 @@ export async function runRecv(o: RecvSessionOptions): Promise<RecvResult[]> {
       s.rekeys++;
       s.phase = "live";
       event({ type: "rekey", peer });
-      s.engine.attach(channel, token, (hs.peerFlags & FLAG_PUSH) !== 0);
+      s.engine.attach(channel, token, hs.peerFlags);
       return;
     }
     const engine = new RecvEngine(loop, dest, o.limits);
     active = { engine, channel, first: channel, hs, peer, started: performance.now(), rekeys: 0, phase: "live", waitUntil: 0 };
     event({ type: "session-start", peer, crypto: cryptoPathOf(channel), layer: channel.describe(), cipher: channel.tx === "plain" ? null : channel.cipher });
-    engine.attach(channel, undefined, (hs.peerFlags & FLAG_PUSH) !== 0);
+    engine.attach(channel, undefined, hs.peerFlags);
   };
 
   /** A live session's engine left "running": suspend for a re-key, or finish. */

@@ -37,6 +37,61 @@ export const MAX_CODE_BYTES = 32;
 export const PREFIX_HASH_LENGTH = 32;
 /** CONTINUE carries a 32-byte token proving the new connection continues the old session. */
 export const CONTINUE_TOKEN_LENGTH = 32;
+/** SHA-256 of a file's content (CHECKSUM frame). */
+export const CONTENT_HASH_LENGTH = 32;
+/** FILTER: longest pattern, and most FILTER frames in one session. */
+export const MAX_PATTERN_BYTES = 4096;
+export const MAX_FILTERS = 1024;
+
+// ---------------------------------------------------------------------------------------
+// HELLO flags (docs/PROTOCOL.md 3.2): what the sender asks for, bound into the keys.
+
+/** This connection continues a session whose key was used up (section 12). */
+export const FLAG_CONTINUATION = 0x1;
+/** The sender streams data without waiting for WANT/SKIP, the receiver sends neither. */
+export const FLAG_PUSH = 0x2;
+/** Want mode: compare by SHA-256 of the content (CHECKSUM frame after each file ENTRY). */
+export const FLAG_CHECKSUM = 0x4;
+/** Want mode: WANT every file, whatever DST holds. */
+export const FLAG_IGNORE_TIMES = 0x8;
+/** Want mode: after LIST_END the receiver removes what the listing did not name (DELETED frames). */
+export const FLAG_DELETE = 0x10;
+/** Want mode: agree on what would change, move no file data, change nothing. */
+export const FLAG_DRY_RUN = 0x20;
+/** Every bit a version 1 receiver accepts from a sender. */
+export const SENDER_FLAGS = 0x3f;
+
+/** The sync options a sender asks for through its HELLO flags. */
+export interface SyncOptions {
+  checksum: boolean;
+  ignoreTimes: boolean;
+  delete: boolean;
+  dryRun: boolean;
+}
+
+export function syncFlagBits(o: SyncOptions): number {
+  return (o.checksum ? FLAG_CHECKSUM : 0) | (o.ignoreTimes ? FLAG_IGNORE_TIMES : 0) | (o.delete ? FLAG_DELETE : 0) | (o.dryRun ? FLAG_DRY_RUN : 0);
+}
+
+/**
+ * The options a sender's flags ask for; ProtocolError("options") for a combination that
+ * means nothing: any of them with PUSH (they need want mode), CHECKSUM with IGNORE_TIMES.
+ */
+export function syncOptionsOf(flags: number): SyncOptions & { push: boolean } {
+  const o = {
+    push: (flags & FLAG_PUSH) !== 0,
+    checksum: (flags & FLAG_CHECKSUM) !== 0,
+    ignoreTimes: (flags & FLAG_IGNORE_TIMES) !== 0,
+    delete: (flags & FLAG_DELETE) !== 0,
+    dryRun: (flags & FLAG_DRY_RUN) !== 0,
+  };
+  if ((flags & ~SENDER_FLAGS) !== 0) throw new ProtocolError("options", `unknown HELLO flags 0x${(flags & ~SENDER_FLAGS).toString(16)}`);
+  if (o.push && (o.checksum || o.ignoreTimes || o.delete || o.dryRun)) {
+    throw new ProtocolError("options", "HELLO flags CHECKSUM, IGNORE_TIMES, DELETE and DRY_RUN need want mode, not PUSH");
+  }
+  if (o.checksum && o.ignoreTimes) throw new ProtocolError("options", "HELLO flags CHECKSUM and IGNORE_TIMES contradict each other");
+  return o;
+}
 
 // ---------------------------------------------------------------------------------------
 // Messages
@@ -50,9 +105,12 @@ export const MSG_FILE_ABORT = 0x06;
 export const MSG_REKEY = 0x07;
 export const MSG_CONTINUE = 0x08;
 export const MSG_ROOT = 0x09;
+export const MSG_CHECKSUM = 0x0a;
+export const MSG_FILTER = 0x0b;
 export const MSG_WANT = 0x11;
 export const MSG_SKIP = 0x12;
 export const MSG_REPORT = 0x13;
+export const MSG_DELETED = 0x14;
 export const MSG_ERROR = 0x7f;
 
 export type EntryKind = "file" | "dir" | "symlink" | "hardlink";
@@ -137,6 +195,24 @@ export interface WantMessage {
   offset: bigint;
   prefixHash?: Uint8Array;
 }
+/** Sender → receiver (HELLO flag CHECKSUM), right after a file ENTRY: SHA-256 of its content. */
+export interface ChecksumMessage {
+  type: "checksum";
+  id: number;
+  hash: Uint8Array;
+}
+/** Sender → receiver (with DELETE), before the first ENTRY: one --exclude/--include pattern. */
+export interface FilterMessage {
+  type: "filter";
+  rule: "exclude" | "include";
+  pattern: string;
+}
+/** Receiver → sender (with DELETE): `path` was (dry run: would be) removed from DST. */
+export interface DeletedMessage {
+  type: "deleted";
+  /** As the receiver says; display with displaySafe(). */
+  path: string;
+}
 /** Receiver → sender: file `id` is up to date, send nothing. */
 export interface SkipMessage {
   type: "skip";
@@ -166,8 +242,8 @@ export interface ErrorMessage {
 
 export type SenderMessage =
   | EntryMessage | DataMessage | FileEndMessage | ListEndMessage | HoleMessage | FileAbortMessage | RekeyMessage | ContinueMessage
-  | RootMessage | ErrorMessage;
-export type ReceiverMessage = WantMessage | SkipMessage | ReportMessage | ErrorMessage;
+  | RootMessage | ChecksumMessage | FilterMessage | ErrorMessage;
+export type ReceiverMessage = WantMessage | SkipMessage | ReportMessage | DeletedMessage | ErrorMessage;
 export type WireMessage = SenderMessage | ReceiverMessage;
 
 /** Entry layout: id(4) kind(1) mode(4) mtimeNs(8) size(8) pathLen(2) path ... */
@@ -193,9 +269,12 @@ const RULES: ReadonlyMap<number, TypeRule> = new Map<number, TypeRule>([
   [MSG_REKEY, { name: "REKEY", from: "sender", min: 0, max: 0 }],
   [MSG_CONTINUE, { name: "CONTINUE", from: "sender", min: CONTINUE_TOKEN_LENGTH, max: CONTINUE_TOKEN_LENGTH }],
   [MSG_ROOT, { name: "ROOT", from: "sender", min: 12, max: 12 }],
+  [MSG_CHECKSUM, { name: "CHECKSUM", from: "sender", min: 4 + CONTENT_HASH_LENGTH, max: 4 + CONTENT_HASH_LENGTH }],
+  [MSG_FILTER, { name: "FILTER", from: "sender", min: 2, max: 1 + MAX_PATTERN_BYTES }],
   [MSG_WANT, { name: "WANT", from: "receiver", min: 13, max: 13 + PREFIX_HASH_LENGTH }],
   [MSG_SKIP, { name: "SKIP", from: "receiver", min: 4, max: 4 }],
   [MSG_REPORT, { name: "REPORT", from: "receiver", min: REPORT_FIXED, max: REPORT_FIXED + MAX_REPORT_FAILURES * REPORT_FAILURE_MAX }],
+  [MSG_DELETED, { name: "DELETED", from: "receiver", min: 1, max: MAX_PATH_BYTES }],
   [MSG_ERROR, { name: "ERROR", from: "both", min: 0, max: MAX_TEXT_BYTES }],
 ]);
 
@@ -399,9 +478,24 @@ export function encodeMessage(msg: WireMessage): Uint8Array {
       if (!Number.isInteger(msg.mode) || msg.mode < 0 || msg.mode > 0o7777) throw new ProtocolError("frame", `ROOT mode ${msg.mode} is not permission bits`);
       if (msg.mtimeNs < -(1n << 63n) || msg.mtimeNs >= 1n << 63n) throw new ProtocolError("frame", "ROOT mtime outside i64");
       return new Writer(12).u32(msg.mode).i64(msg.mtimeNs).frame(MSG_ROOT);
+    case "checksum":
+      checkU32(msg.id, "CHECKSUM id");
+      if (msg.hash.length !== CONTENT_HASH_LENGTH) throw new ProtocolError("frame", `CHECKSUM hash must be ${CONTENT_HASH_LENGTH} bytes`);
+      return new Writer(4 + CONTENT_HASH_LENGTH).u32(msg.id).bytes(msg.hash).frame(MSG_CHECKSUM);
+    case "filter": {
+      const p = textBytes(msg.pattern, MAX_PATTERN_BYTES, "FILTER pattern");
+      if (p.length === 0) throw new ProtocolError("frame", "FILTER pattern is empty");
+      return new Writer(1 + p.length).u8(msg.rule === "exclude" ? 1 : 2).bytes(p).frame(MSG_FILTER);
+    }
+    case "deleted": {
+      const p = textBytes(msg.path, MAX_PATH_BYTES, "DELETED path");
+      if (p.length === 0) throw new ProtocolError("frame", "DELETED path is empty");
+      return new Writer(p.length).bytes(p).frame(MSG_DELETED);
+    }
     case "want": {
       checkU32(msg.id, "WANT id");
       checkFileOffset(msg.offset, "WANT offset");
+      if ((msg.offset > 0n) !== (msg.prefixHash !== undefined)) throw new ProtocolError("frame", "WANT carries a prefix hash exactly when its offset is above 0");
       const w = new Writer(13 + PREFIX_HASH_LENGTH).u32(msg.id).u64(msg.offset);
       if (msg.prefixHash === undefined) return w.u8(0).frame(MSG_WANT);
       if (msg.prefixHash.length !== PREFIX_HASH_LENGTH) throw new ProtocolError("frame", `WANT prefixHash must be ${PREFIX_HASH_LENGTH} bytes`);
@@ -596,11 +690,26 @@ export function decodeMessage(frame: RawFrame): WireMessage {
       if (offset > MAX_FILE_SIZE) throw new ProtocolError("limit", `WANT offset ${offset} past 2^62`);
       const has = r.u8();
       if (has > 1) throw new ProtocolError("frame", `WANT has bad prefix-hash flag ${has}`);
+      if ((has === 1) !== (offset > 0n)) throw new ProtocolError("frame", `WANT at offset ${offset} with has_hash ${has}: a prefix hash comes exactly with an offset above 0`);
       msg = has === 1 ? { type: "want", id, offset, prefixHash: r.bytes(PREFIX_HASH_LENGTH).slice() } : { type: "want", id, offset };
       break;
     }
     case MSG_SKIP:
       msg = { type: "skip", id: r.u32() };
+      break;
+    case MSG_CHECKSUM:
+      msg = { type: "checksum", id: r.u32(), hash: r.bytes(CONTENT_HASH_LENGTH).slice() };
+      break;
+    case MSG_FILTER: {
+      const rule = r.u8();
+      if (rule !== 1 && rule !== 2) throw new ProtocolError("frame", `FILTER has unknown rule ${rule}`);
+      const pattern = decodeUtf8(r.rest(), "FILTER pattern");
+      if (pattern.includes("\0")) throw new ProtocolError("frame", "FILTER pattern contains NUL");
+      msg = { type: "filter", rule: rule === 1 ? "exclude" : "include", pattern };
+      break;
+    }
+    case MSG_DELETED:
+      msg = { type: "deleted", path: decodeUtf8(r.rest(), "DELETED path") };
       break;
     case MSG_REPORT:
       msg = decodeReport(r);

@@ -16,7 +16,7 @@ import { Channel } from "../../src/net/channel.ts";
 import { Destination } from "../../src/net/dest.ts";
 import { Loop } from "../../src/net/loop.ts";
 import { RecvEngine, type ReceiverLimits } from "../../src/net/receiver.ts";
-import { decodeReceiverMessage, encodeMessage, FrameReader, type ReceiverMessage, type WireMessage } from "../../src/net/wire.ts";
+import { decodeReceiverMessage, encodeMessage, FLAG_PUSH, FrameReader, type ReceiverMessage, type WireMessage } from "../../src/net/wire.ts";
 import { LoopbackListener } from "../../src/system/loopback.ts";
 import { openRing } from "../../src/uring/backend.ts";
 
@@ -64,7 +64,7 @@ async function rig(opts: { plant?: (dst: string, outside: string) => void; limit
   const dest = new Destination(dst);
   const channel = new Channel(loop, pair.server, { tx: "plain", rx: "plain", cipher: "aes-128-gcm", maxSend: 1 << 20 });
   const engine = new RecvEngine(loop, dest, opts.limits);
-  engine.attach(channel, undefined, opts.push ?? true);
+  engine.attach(channel, undefined, (opts.push ?? true) ? FLAG_PUSH : 0);
   const frames = new FrameReader({ direction: "to-sender", copyPayloads: true });
   const got: ReceiverMessage[] = [];
   const inbuf = new Uint8Array(1 << 16);

@@ -10,6 +10,17 @@ import {
   MSG_DATA,
   MSG_ENTRY,
   MSG_WANT,
+  MSG_CHECKSUM,
+  MSG_FILTER,
+  MSG_DELETED,
+  MAX_PATTERN_BYTES,
+  FLAG_CHECKSUM,
+  FLAG_DELETE,
+  FLAG_DRY_RUN,
+  FLAG_IGNORE_TIMES,
+  FLAG_PUSH,
+  syncFlagBits,
+  syncOptionsOf,
   capFailures,
   checkLinkTarget,
   checkRelativePath,
@@ -46,6 +57,14 @@ function kindOf(f: () => unknown): string {
 }
 
 /** A frame built by hand, for inputs the encoder refuses to produce. */
+/** A 5-byte frame header: type, payload length. */
+function frameHeader(type: number, len: number): Uint8Array {
+  const h = new Uint8Array(5);
+  h[0] = type;
+  new DataView(h.buffer).setUint32(1, len);
+  return h;
+}
+
 function rawFrame(type: number, payload: Uint8Array): RawFrame {
   return { type, payload };
 }
@@ -80,6 +99,11 @@ describe("round trips", () => {
     { type: "want", id: 9, offset: 0n },
     { type: "want", id: 9, offset: 1234n, prefixHash: new Uint8Array(32).fill(0xab) },
     { type: "skip", id: 9 },
+    { type: "checksum", id: 7, hash: new Uint8Array(32).fill(0x5a) },
+    { type: "filter", rule: "exclude", pattern: "*.tmp" },
+    { type: "filter", rule: "include", pattern: "keep/**/ü.tmp" },
+    { type: "deleted", path: "old/dir" },
+    { type: "deleted", path: "a\x1b[31m" },
     {
       type: "report",
       files: 1000,
@@ -352,5 +376,84 @@ describe("display helpers", () => {
     expect(truncateUtf8("aé☃", 3)).toBe("aé");
     expect(truncateUtf8("aé☃", 6)).toBe("aé☃");
     expect(new TextEncoder().encode(truncateUtf8("☃".repeat(500), 1024)).length).toBe(1023);
+  });
+});
+
+describe("incremental sync frames (docs/PROTOCOL.md 8.3e, 8.3f, 8.4, 8.5a)", () => {
+  const u32 = (v: number): Uint8Array => {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setUint32(0, v);
+    return b;
+  };
+  test("worked examples: exact bytes", () => {
+    const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
+    expect(hex(encodeMessage({ type: "want", id: 5, offset: 0n }))).toBe("110000000d000000050000000000000000" + "00");
+    expect(hex(encodeMessage({ type: "want", id: 5, offset: 1048576n, prefixHash: new Uint8Array(32).fill(0xab) }))).toBe(`110000002d000000050000000000100000` + "01" + "ab".repeat(32));
+    expect(hex(encodeMessage({ type: "checksum", id: 5, hash: new Uint8Array(32).fill(0xcd) }))).toBe(`0a0000002400000005${"cd".repeat(32)}`);
+    expect(hex(encodeMessage({ type: "filter", rule: "exclude", pattern: "*.tmp" }))).toBe("0b00000006012a2e746d70");
+    expect(hex(encodeMessage({ type: "filter", rule: "include", pattern: "a" }))).toBe("0b000000020261");
+    expect(hex(encodeMessage({ type: "deleted", path: "old/x" }))).toBe("1400000005" + "6f6c642f78");
+  });
+
+  test("WANT: a prefix hash exactly when the offset is above 0", () => {
+    expect(kindOf(() => encodeMessage({ type: "want", id: 1, offset: 5n }))).toBe("frame");
+    expect(kindOf(() => encodeMessage({ type: "want", id: 1, offset: 0n, prefixHash: new Uint8Array(32) }))).toBe("frame");
+    expect(kindOf(() => encodeMessage({ type: "want", id: 1, offset: 5n, prefixHash: new Uint8Array(31) }))).toBe("frame");
+    const noHash = new Uint8Array(13);
+    new DataView(noHash.buffer).setBigUint64(4, 5n);
+    expect(kindOf(() => decodeMessage(rawFrame(MSG_WANT, noHash)))).toBe("frame");
+    const zeroWithHash = new Uint8Array(45);
+    zeroWithHash[12] = 1;
+    expect(kindOf(() => decodeMessage(rawFrame(MSG_WANT, zeroWithHash)))).toBe("frame");
+    const atLimit = new Uint8Array(45);
+    new DataView(atLimit.buffer).setBigUint64(4, 1n << 62n);
+    atLimit[12] = 1;
+    expect(decodeMessage(rawFrame(MSG_WANT, atLimit))).toMatchObject({ type: "want", offset: 1n << 62n });
+  });
+
+  test("CHECKSUM: exactly id + 32 bytes, sender to receiver only", () => {
+    expect(kindOf(() => encodeMessage({ type: "checksum", id: 1, hash: new Uint8Array(31) }))).toBe("frame");
+    expect(kindOf(() => decodeMessage(rawFrame(MSG_CHECKSUM, new Uint8Array(35))))).toBe("frame");
+    expect(kindOf(() => decodeMessage(rawFrame(MSG_CHECKSUM, new Uint8Array(37))))).toBe("frame");
+    const ok = rawFrame(MSG_CHECKSUM, new Uint8Array([...u32(3), ...new Uint8Array(32).fill(1)]));
+    expect(decodeSenderMessage(ok)).toMatchObject({ type: "checksum", id: 3 });
+    expect(kindOf(() => decodeReceiverMessage(ok))).toBe("frame");
+    expect(kindOf(() => new FrameReader({ direction: "to-sender" }).push(frameHeader(MSG_CHECKSUM, 36)))).toBe("frame");
+  });
+
+  test("FILTER: rule 1 or 2, a non-empty UTF-8 pattern of at most 4096 bytes, no NUL", () => {
+    expect(decodeMessage(rawFrame(MSG_FILTER, Uint8Array.of(1, 0x61)))).toEqual({ type: "filter", rule: "exclude", pattern: "a" });
+    expect(kindOf(() => decodeMessage(rawFrame(MSG_FILTER, Uint8Array.of(3, 0x61))))).toBe("frame");
+    expect(kindOf(() => decodeMessage(rawFrame(MSG_FILTER, Uint8Array.of(1))))).toBe("frame");
+    expect(kindOf(() => decodeMessage(rawFrame(MSG_FILTER, Uint8Array.of(1, 0xff))))).toBe("frame");
+    expect(kindOf(() => decodeMessage(rawFrame(MSG_FILTER, Uint8Array.of(1, 0x61, 0, 0x62))))).toBe("frame");
+    const max = new Uint8Array(1 + MAX_PATTERN_BYTES).fill(0x61);
+    max[0] = 2;
+    expect(decodeMessage(rawFrame(MSG_FILTER, max))).toMatchObject({ rule: "include" });
+    expect(kindOf(() => new FrameReader().push(frameHeader(MSG_FILTER, 2 + MAX_PATTERN_BYTES)))).toBe("frame");
+    expect(kindOf(() => encodeMessage({ type: "filter", rule: "exclude", pattern: "x".repeat(MAX_PATTERN_BYTES + 1) }))).toBe("limit");
+    expect(kindOf(() => encodeMessage({ type: "filter", rule: "exclude", pattern: "" }))).toBe("frame");
+    expect(kindOf(() => decodeReceiverMessage(rawFrame(MSG_FILTER, Uint8Array.of(1, 0x61))))).toBe("frame");
+  });
+
+  test("DELETED: 1..4096 bytes of UTF-8, receiver to sender only", () => {
+    expect(decodeReceiverMessage(rawFrame(MSG_DELETED, enc("a/b")))).toEqual({ type: "deleted", path: "a/b" });
+    expect(kindOf(() => decodeMessage(rawFrame(MSG_DELETED, new Uint8Array(0))))).toBe("frame");
+    expect(kindOf(() => decodeMessage(rawFrame(MSG_DELETED, Uint8Array.of(0xc0, 0x80))))).toBe("frame");
+    expect(kindOf(() => new FrameReader().push(frameHeader(MSG_DELETED, 4097)))).toBe("frame");
+    expect(decodeMessage(rawFrame(MSG_DELETED, new Uint8Array(4096).fill(0x61)))).toMatchObject({ type: "deleted" });
+    expect(kindOf(() => decodeSenderMessage(rawFrame(MSG_DELETED, enc("x"))))).toBe("frame");
+    expect(kindOf(() => encodeMessage({ type: "deleted", path: "" }))).toBe("frame");
+  });
+
+  test("HELLO sync flags: combinations that mean nothing are option errors", () => {
+    expect(syncOptionsOf(FLAG_CHECKSUM | FLAG_DELETE | FLAG_DRY_RUN)).toEqual({ push: false, checksum: true, ignoreTimes: false, delete: true, dryRun: true });
+    expect(syncOptionsOf(FLAG_PUSH).push).toBe(true);
+    for (const bad of [FLAG_PUSH | FLAG_DELETE, FLAG_PUSH | FLAG_CHECKSUM, FLAG_PUSH | FLAG_DRY_RUN, FLAG_PUSH | FLAG_IGNORE_TIMES, FLAG_CHECKSUM | FLAG_IGNORE_TIMES, 0x40, 0x80000000]) {
+      expect(kindOf(() => syncOptionsOf(bad))).toBe("options");
+    }
+    const all = { checksum: true, ignoreTimes: true, delete: true, dryRun: true };
+    expect(syncFlagBits(all)).toBe(0x3c);
+    expect(syncFlagBits({ checksum: false, ignoreTimes: false, delete: false, dryRun: false })).toBe(0);
   });
 });

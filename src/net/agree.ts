@@ -1,0 +1,143 @@
+/**
+ * The receiver's half of "only what changed" (docs/PROTOCOL.md 8.7, want mode): for one
+ * file ENTRY, what DST already holds decides the answer, WANT (from 0 or, to resume, from
+ * the end of a verified partial) or SKIP.
+ *
+ * Owns: the look at DST for one name (lstat, never following a symlink), the rules (the
+ * same as the local copy's, src/copy/plan.ts: size + mtime to the nanosecond by default,
+ * SHA-256 of the content with --checksum, everything with --ignore-times), the metadata a
+ * skipped file still needs (mode, and with --checksum the mtime), and the partial files
+ * a dropped transfer leaves for resuming (`.NAME.usync-partial`, PARTIAL_SUFFIX): their
+ * naming, how much of one can be trusted, and the hash of that prefix.
+ *
+ * Must never: follow a symlink, read or write outside the directory fd it is given, or
+ * change anything in dry-run (the caller passes dryRun; fix-ups are the caller's call).
+ */
+import { E } from "../../ffi/errno.ts";
+import { cstr, errno, libc } from "../../ffi/libc.ts";
+import { O, S } from "../../ffi/structs.ts";
+import { decideFile, sha256Fd, type Facts } from "../copy/plan.ts";
+import { fstatx, lstatAt, StatBuf } from "../copy/sys.ts";
+
+/** Files at least this large are received under a partial name and can be resumed. */
+export const RESUME_MIN = 1024 * 1024;
+/** `.NAME` + this: where an incomplete large file is kept between runs. */
+export const PARTIAL_SUFFIX = ".usync-partial";
+/**
+ * A partial left by a killed receiver may have unwritten gaps in its last writes: every
+ * write in flight was within the receiver's memory cap (64 MiB) of the end plus one frame.
+ * Such a partial is trusted only up to its size minus this, rounded down to 1 MiB.
+ */
+export const TORN_TAIL = 65 * 1024 * 1024;
+
+export interface AgreeOptions {
+  checksum: boolean;
+  ignoreTimes: boolean;
+  /** A dry run offers no resumes (WANT from 0): no partial is hashed. */
+  dryRun: boolean;
+}
+
+export interface FileFacts {
+  size: number;
+  mode: number;
+  mtimeNs: bigint;
+  /** --checksum: the sender's SHA-256 of the content. */
+  hash?: Uint8Array;
+}
+
+export type Answer =
+  | { kind: "skip"; fixMode: boolean; fixTime: boolean }
+  | { kind: "want"; offset: number; prefixHash?: Uint8Array };
+
+/** The partial name of `name`, or undefined when it would be longer than a name may be. */
+export function partialName(name: string): string | undefined {
+  const p = `.${name}${PARTIAL_SUFFIX}`;
+  return Buffer.byteLength(p) <= 255 ? p : undefined;
+}
+
+function mtimeNsOf(st: StatBuf): bigint {
+  return BigInt(st.mtimeSec) * 1_000_000_000n + BigInt(st.mtimeNsec);
+}
+
+function factsOf(size: number, mode: number, mtimeNs: bigint, type: number): Facts {
+  let sec = mtimeNs / 1_000_000_000n;
+  let nsec = mtimeNs % 1_000_000_000n;
+  if (nsec < 0n) {
+    nsec += 1_000_000_000n;
+    sec -= 1n;
+  }
+  return { type, size, mtimeSec: Number(sec), mtimeNsec: Number(nsec), perm: mode, uid: 0, gid: 0 };
+}
+
+/** SHA-256 of the first `size` bytes of `name` in `dirfd` (a regular file, not followed), or undefined. */
+export function hashPrefix(dirfd: number, name: string, size: number, buf: Uint8Array): Uint8Array | undefined {
+  const fd = libc.openat(dirfd, cstr(name), O.RDONLY | O.NOFOLLOW | O.CLOEXEC | O.NONBLOCK | O.NOCTTY, 0);
+  if (fd < 0) return undefined;
+  try {
+    const st = new StatBuf();
+    if (fstatx(fd, st) !== 0 || st.type !== S.IFREG || st.size < size) return undefined;
+    const hex = sha256Fd(fd, size, buf);
+    return typeof hex === "string" ? Uint8Array.from(Buffer.from(hex, "hex")) : undefined;
+  } finally {
+    libc.close(fd);
+  }
+}
+
+/**
+ * How much of a partial of `size` bytes can be resumed from: all of it when its mtime is
+ * the source file's (the receiver truncated it to exactly what was written, then marked it
+ * so), else all but a possibly torn tail; 0 when that leaves less than RESUME_MIN.
+ */
+export function trustedPrefix(partialSize: number, partialMtimeNs: bigint, f: FileFacts): number {
+  if (partialSize <= 0 || partialSize > f.size) return 0;
+  const n = partialMtimeNs === f.mtimeNs ? partialSize : Math.floor((partialSize - TORN_TAIL) / RESUME_MIN) * RESUME_MIN;
+  return n >= RESUME_MIN ? n : 0;
+}
+
+/**
+ * WANT or SKIP for a file ENTRY whose final name is `name` in `dirfd`. `st` and `buf` are
+ * scratch (a statx buffer and a read buffer for hashing). Synchronous: hashing with
+ * --checksum reads the whole existing file (only when the sizes are equal).
+ */
+export function agreeFile(dirfd: number, name: string, f: FileFacts, o: AgreeOptions, st: StatBuf, buf: Uint8Array): Answer {
+  const r = lstatAt(dirfd, cstr(name), st);
+  if (r === 0) {
+    const src = factsOf(f.size, f.mode, f.mtimeNs, S.IFREG);
+    const dst: Facts = { type: st.type, size: st.size, mtimeSec: st.mtimeSec, mtimeNsec: st.mtimeNsec, perm: st.perm & 0o777, uid: 0, gid: 0 };
+    const d = decideFile(src, dst, { checksum: o.checksum, ignoreTimes: o.ignoreTimes, delete: false });
+    const sameTime = mtimeNsOf(st) === f.mtimeNs;
+    if (d === "skip") return { kind: "skip", fixMode: dst.perm !== f.mode, fixTime: false };
+    if (d === "compare" && f.hash !== undefined) {
+      const h = hashPrefix(dirfd, name, f.size, buf);
+      if (h !== undefined && Buffer.compare(h, f.hash) === 0) return { kind: "skip", fixMode: dst.perm !== f.mode, fixTime: !sameTime };
+    }
+  } else if (r !== -E.ENOENT && r !== -E.ENOTDIR) {
+    // Cannot look: want it; storing it will report the real problem.
+    return { kind: "want", offset: 0 };
+  }
+  return o.dryRun ? { kind: "want", offset: 0 } : resumeOffer(dirfd, name, f, st, buf);
+}
+
+/** WANT from the end of a usable partial (with its prefix hash), else from 0. */
+function resumeOffer(dirfd: number, name: string, f: FileFacts, st: StatBuf, buf: Uint8Array): Answer {
+  if (f.size < RESUME_MIN) return { kind: "want", offset: 0 };
+  const p = partialName(name);
+  if (p === undefined || lstatAt(dirfd, cstr(p), st) !== 0 || st.type !== S.IFREG || st.nlink !== 1) return { kind: "want", offset: 0 };
+  const offset = trustedPrefix(st.size, mtimeNsOf(st), f);
+  if (offset === 0) return { kind: "want", offset: 0 };
+  const h = hashPrefix(dirfd, p, offset, buf);
+  return h === undefined ? { kind: "want", offset: 0 } : { kind: "want", offset, prefixHash: h };
+}
+
+/** Applies a SKIP's fix-ups (mode, mtime) to `name` in `dirfd`, never through a symlink. Returns 0 or an errno. */
+export function fixMetadata(dirfd: number, name: string, mode: number | undefined, setTime: ((fd: number) => boolean) | undefined): number {
+  const fd = libc.openat(dirfd, cstr(name), O.RDONLY | O.NOFOLLOW | O.CLOEXEC | O.NONBLOCK | O.NOCTTY, 0);
+  if (fd < 0) return errno();
+  try {
+    if (mode !== undefined && libc.fchmod(fd, mode) !== 0) return errno();
+    if (setTime !== undefined && !setTime(fd)) return errno();
+    return 0;
+  } finally {
+    libc.close(fd);
+  }
+}
