@@ -89,6 +89,8 @@ export class Channel implements CompletionTarget {
   private readonly sealer: RecordSealer | undefined;
   private readonly opener: RecordOpener | undefined;
   private readonly maxRecords: number;
+  /** The sealer's back end makes a buffer per record (node:crypto): collect young garbage often. */
+  private readonly sealerAllocates: boolean;
 
   // ---- send side
   private readonly queue: SendItem[] = [];
@@ -139,6 +141,7 @@ export class Channel implements CompletionTarget {
     this.maxRecords = opts.maxRecords ?? DEFAULT_MAX_RECORDS_PER_KEY;
     if (this.tx === "user" && this.sealer === undefined) throw new RangeError("user TX needs a sealer");
     if (this.rx === "user" && this.opener === undefined) throw new RangeError("user RX needs an opener");
+    this.sealerAllocates = this.sealer !== undefined && this.sealer.backend !== "openssl";
     if (this.tx === "user") {
       // Two sealing buffers: one on the wire while the next is sealed.
       for (let i = 0; i < 2; i++) this.sealBufs.push(pinned(sealedSize(opts.maxSend) + 64));
@@ -229,7 +232,7 @@ export class Channel implements CompletionTarget {
       it.sealed = buf;
       it.sealedLen = at;
       this.userSealed += at;
-      if (this.userSealed >= GC_EVERY) {
+      if (this.sealerAllocates && this.userSealed >= GC_EVERY) {
         this.userSealed = 0;
         Bun.gc(false);
       }
@@ -438,16 +441,19 @@ export class Channel implements CompletionTarget {
       if (this.rx === "plain") {
         this.pieces.push({ data: chunk, alert: false });
       } else if (this.rx === "user") {
-        // Opened records are fresh buffers: they stay valid after rbuf is reused.
+        const opener = this.opener as RecordOpener;
         this.userOpened += res;
-        if (this.userOpened >= GC_EVERY) {
+        if (!opener.opensInPlace && this.userOpened >= GC_EVERY) {
           // node:crypto hands back a new buffer per record. Collecting the young ones now
           // lets the allocator reuse warm pages; left alone, gigabytes of short-lived
           // buffers become fresh pages (page faults, zeroing) and get unmapped again.
           this.userOpened = 0;
           Bun.gc(false);
         }
-        for (const rec of (this.opener as RecordOpener).push(chunk)) {
+        // Records are decrypted inside rbuf (libcrypto) or into fresh buffers (node:crypto).
+        // Either way the pieces stay valid until they are consumed: rbuf is only reused by
+        // the next RECV, which deliver() arms after the last piece (as in plaintext mode).
+        for (const rec of opener.pushInPlace(chunk)) {
           if (rec.type === CONTENT_TYPE_APPLICATION_DATA) {
             if (rec.data.length > 0) this.pieces.push({ data: rec.data, alert: false });
           } else if (rec.type === CONTENT_TYPE_ALERT) {

@@ -12,7 +12,9 @@ import {
   RECORD_OVERHEAD,
   ktlsIvParts,
   nativeChaChaAvailable,
+  opensslAvailable,
   sealedSize,
+  type AeadBackend,
   type CipherName,
   type OpenedRecord,
 } from "../../src/net/record.ts";
@@ -102,18 +104,36 @@ function splitLikeKernel(sends: [number, Uint8Array][]): PyRecord[] {
   return out;
 }
 
-/** The portable ChaCha fallback is what Bun uses today; test it explicitly either way. */
-const VARIANTS: [CipherName, boolean][] = [
-  ...CIPHERS.map((c): [CipherName, boolean] => [c, false]),
-  ...(nativeChaChaAvailable() ? [["chacha20-poly1305", true] as [CipherName, boolean]] : []),
+/**
+ * Every back end that exists here, for every cipher it serves: libcrypto (the default where
+ * it loads), node:crypto (the fallback; ChaCha only where Bun has it) and the portable ChaCha.
+ */
+const VARIANTS: [CipherName, AeadBackend][] = [
+  ...(opensslAvailable() ? CIPHERS.map((c): [CipherName, AeadBackend] => [c, "openssl"]) : []),
+  ...CIPHERS.filter((c) => c !== "chacha20-poly1305" || nativeChaChaAvailable()).map((c): [CipherName, AeadBackend] => [c, "node"]),
+  ["chacha20-poly1305", "portable"],
 ];
 
-function label(cipher: CipherName, portable: boolean): string {
-  return portable ? `${cipher} (portable)` : cipher;
+/** The back ends AES-GCM can run on here. */
+const GCM_BACKENDS: AeadBackend[] = [...(opensslAvailable() ? ["openssl" as const] : []), "node"];
+
+function label(cipher: CipherName, backend: AeadBackend): string {
+  return `${cipher} (${backend})`;
 }
+
+test("libcrypto is there on this machine (so the openssl back end is really tested)", () => {
+  // The CI machines have OpenSSL 3; without it every openssl variant above silently vanishes.
+  expect(opensslAvailable()).toBe(true);
+});
 
 describe("byte-identical to an independent TLS 1.3 implementation", () => {
   for (const [cipher, portable] of VARIANTS) {
+    test(`${label(cipher, portable)}: the requested back end is the one used`, () => {
+      const { key, iv } = vectors(cipher);
+      expect(new RecordSealer(cipher, key, iv, {}, portable).backend).toBe(portable as "openssl" | "node" | "portable");
+      expect(new RecordOpener(cipher, key, iv, {}, portable).opensInPlace).toBe(portable === "openssl");
+    });
+
     test(`${label(cipher, portable)}: ktls_test send script from seq 0xfe`, () => {
       const { key, iv } = vectors(cipher);
       const sealer = new RecordSealer(cipher, key, iv, { seq: 0xfen }, portable);
@@ -156,18 +176,30 @@ describe("byte-identical to an independent TLS 1.3 implementation", () => {
       };
       // all at once
       check(new RecordOpener(cipher, key, iv, { seq: 0xfen }, portable).push(wire));
+      check(new RecordOpener(cipher, key, iv, { seq: 0xfen }, portable).pushInPlace(wire.slice()));
       // awkward splits: 1 byte, across headers, several records per chunk
-      for (const sizes of [[1], [3, 7], [5], [16389], [4096, 1, 20000]]) {
-        const o = new RecordOpener(cipher, key, iv, { seq: 0xfen }, portable);
-        const got: OpenedRecord[] = [];
-        let p = 0;
-        for (let i = 0; p < wire.length; i++) {
-          const n = sizes[i % sizes.length];
-          got.push(...o.push(wire.subarray(p, p + n)));
-          p += n;
+      for (const sizes of [[1], [3, 7], [5], [16389], [4096, 1, 20000], [16500, 16500]]) {
+        for (const inPlace of [false, true]) {
+          const o = new RecordOpener(cipher, key, iv, { seq: 0xfen }, portable);
+          const got: OpenedRecord[] = [];
+          let p = 0;
+          for (let i = 0; p < wire.length; i++) {
+            const n = sizes[i % sizes.length];
+            if (inPlace) {
+              // Views are valid until the next push: copy them out before it, and reuse
+              // one receive buffer the way the channel does.
+              const rbuf = new Uint8Array(n);
+              const piece = wire.subarray(p, p + n);
+              rbuf.set(piece);
+              for (const r of o.pushInPlace(rbuf.subarray(0, piece.length))) got.push({ type: r.type, data: r.data.slice() });
+            } else {
+              got.push(...o.push(wire.subarray(p, p + n)));
+            }
+            p += n;
+          }
+          check(got);
+          expect(o.bufferedBytes).toBe(0);
         }
-        check(got);
-        expect(o.bufferedBytes).toBe(0);
       }
     });
   }
@@ -185,15 +217,49 @@ describe("byte-identical to an independent TLS 1.3 implementation", () => {
   });
 });
 
-describe("record layer behaviour", () => {
+describe("pushInPlace", () => {
+  test("a record completed from the carry stays intact while the same chunk leaves a new partial record", () => {
+    const cipher: CipherName = "aes-128-gcm";
+    const { key, iv } = vectors(cipher);
+    const s = new RecordSealer(cipher, key, iv);
+    const a = pattern(3000, 1);
+    const b = pattern(3000, 2);
+    const c = pattern(3000, 3);
+    const wire = Buffer.concat([s.seal(a), s.seal(b), s.seal(c)]);
+    const o = new RecordOpener(cipher, key, iv);
+    // chunk 1: most of record a; chunk 2: rest of a, all of b, the start of c.
+    expect(o.pushInPlace(wire.slice(0, 2000))).toEqual([]);
+    const got = o.pushInPlace(wire.slice(2000, 3022 + 3022 + 100));
+    expect(got.map((r) => toHex(r.data))).toEqual([toHex(a), toHex(b)]);
+    const last = o.pushInPlace(wire.slice(3022 + 3022 + 100));
+    expect(last.map((r) => toHex(r.data))).toEqual([toHex(c)]);
+  });
+
+  test("decrypts inside the chunk (openssl) and refuses a tampered record", () => {
+    const cipher: CipherName = "aes-128-gcm";
+    const { key, iv } = vectors(cipher);
+    const data = pattern(500, 4);
+    const rec = new RecordSealer(cipher, key, iv).seal(data);
+    const chunk = rec.slice();
+    const [r] = new RecordOpener(cipher, key, iv, {}, "openssl").pushInPlace(chunk);
+    expect(r.data.buffer).toBe(chunk.buffer);
+    expect(r.data.byteOffset).toBe(5);
+    expect(toHex(chunk.subarray(5, 505))).toBe(toHex(data));
+    const bad = rec.slice();
+    bad[100] ^= 4;
+    expect(() => new RecordOpener(cipher, key, iv, {}, "openssl").pushInPlace(bad)).toThrow(/authentication/);
+  });
+});
+
+for (const backend of GCM_BACKENDS) describe(`record layer behaviour (${backend})`, () => {
   const cipher: CipherName = "aes-128-gcm";
   const { key, iv } = vectors(cipher);
 
   test("round trip of every cipher, zero-length and maximum records, alerts", () => {
     for (const c of CIPHERS) {
       const v = vectors(c);
-      const s = new RecordSealer(c, v.key, v.iv);
-      const o = new RecordOpener(c, v.key, v.iv);
+      const s = new RecordSealer(c, v.key, v.iv, {}, backend);
+      const o = new RecordOpener(c, v.key, v.iv, {}, backend);
       for (const [type, data] of [
         [23, new Uint8Array(0)],
         [23, pattern(16384, 7)],
@@ -211,70 +277,75 @@ describe("record layer behaviour", () => {
 
   test("sealInto writes the same bytes at an offset and reports the length", () => {
     const data = pattern(300, 9);
-    const a = new RecordSealer(cipher, key, iv).seal(data);
+    const a = new RecordSealer(cipher, key, iv, {}, backend).seal(data);
     const out = new Uint8Array(1000).fill(0xee);
-    expect(new RecordSealer(cipher, key, iv).sealInto(out, 123, data)).toBe(322);
+    expect(new RecordSealer(cipher, key, iv, {}, backend).sealInto(out, 123, data)).toBe(322);
     expect(toHex(out.subarray(123, 445))).toBe(toHex(a));
     expect(out[122]).toBe(0xee);
     expect(out[445]).toBe(0xee);
-    expect(() => new RecordSealer(cipher, key, iv).sealInto(out, 700, data)).toThrow(RangeError);
+    expect(() => new RecordSealer(cipher, key, iv, {}, backend).sealInto(out, 700, data)).toThrow(RangeError);
   });
 
   test("in-place sealing (plaintext already at offset + 5) gives the same record, for every cipher", () => {
     for (const c of CIPHERS) {
       const v = vectors(c);
       const data = pattern(5000, 11);
-      const expected = new RecordSealer(c, v.key, v.iv).seal(data);
+      const expected = new RecordSealer(c, v.key, v.iv, {}, backend).seal(data);
       const buf = new Uint8Array(100 + data.length + RECORD_OVERHEAD);
       buf.set(data, 100 + 5);
-      new RecordSealer(c, v.key, v.iv).sealInto(buf, 100, buf.subarray(105, 105 + data.length));
+      new RecordSealer(c, v.key, v.iv, {}, backend).sealInto(buf, 100, buf.subarray(105, 105 + data.length));
       expect(toHex(buf.subarray(100))).toBe(toHex(expected));
       // overlapping the header would corrupt the plaintext: refused
-      expect(() => new RecordSealer(c, v.key, v.iv).sealInto(buf, 100, buf.subarray(102, 110))).toThrow(RangeError);
+      expect(() => new RecordSealer(c, v.key, v.iv, {}, backend).sealInto(buf, 100, buf.subarray(102, 110))).toThrow(RangeError);
     }
   });
 
   test("sealAll splits at 16384 like kTLS send() and sealedSize predicts the size", () => {
-    const s = new RecordSealer(cipher, key, iv);
+    const s = new RecordSealer(cipher, key, iv, {}, backend);
     expect(s.sealAll(new Uint8Array(0)).length).toBe(0);
     const wire = s.sealAll(pattern(40000, 3));
     expect(wire.length).toBe(sealedSize(40000));
     expect(sealedSize(40000)).toBe(40000 + 3 * 22);
-    expect(new RecordOpener(cipher, key, iv).push(wire).map((r) => r.data.length)).toEqual([16384, 16384, 7232]);
+    expect(new RecordOpener(cipher, key, iv, {}, backend).push(wire).map((r) => r.data.length)).toEqual([16384, 16384, 7232]);
   });
 
   test("a tampered byte anywhere makes open fail with a record error", () => {
-    const rec = new RecordSealer(cipher, key, iv).seal(pattern(100, 5));
+    const rec = new RecordSealer(cipher, key, iv, {}, backend).seal(pattern(100, 5));
     for (const at of [0, 1, 2, 3, 4, 5, 50, rec.length - 17, rec.length - 1]) {
       const bad = rec.slice();
       bad[at] ^= 0x01;
-      const e = catchErr(() => new RecordOpener(cipher, key, iv).open(bad));
-      expect(e).toBeInstanceOf(ProtocolError);
-      expect((e as ProtocolError).kind).toBe("record");
+      for (const e of [
+        catchErr(() => new RecordOpener(cipher, key, iv, {}, backend).open(bad)),
+        // As a stream (a changed length byte would just wait for more bytes: the stream cases).
+        catchErr(() => new RecordOpener(cipher, key, iv, {}, backend).pushInPlace(Buffer.concat([bad, new Uint8Array(1000)]))),
+      ]) {
+        expect(e).toBeInstanceOf(ProtocolError);
+        expect((e as ProtocolError).kind).toBe("record");
+      }
     }
   });
 
   test("wrong key or wrong sequence number fails authentication", () => {
-    const rec = new RecordSealer(cipher, key, iv).seal(pattern(10, 5));
+    const rec = new RecordSealer(cipher, key, iv, {}, backend).seal(pattern(10, 5));
     const otherKey = key.slice();
     otherKey[0] ^= 1;
-    expect(() => new RecordOpener(cipher, otherKey, iv).open(rec)).toThrow(/authentication/);
-    expect(() => new RecordOpener(cipher, key, iv, { seq: 1n }).open(rec)).toThrow(/authentication/);
+    expect(() => new RecordOpener(cipher, otherKey, iv, {}, backend).open(rec)).toThrow(/authentication/);
+    expect(() => new RecordOpener(cipher, key, iv, { seq: 1n }, backend).open(rec)).toThrow(/authentication/);
   });
 
   test("replayed or reordered records fail (sequence numbers are implicit)", () => {
-    const s = new RecordSealer(cipher, key, iv);
+    const s = new RecordSealer(cipher, key, iv, {}, backend);
     const r0 = s.seal(pattern(10, 1));
     const r1 = s.seal(pattern(10, 2));
-    const o = new RecordOpener(cipher, key, iv);
+    const o = new RecordOpener(cipher, key, iv, {}, backend);
     o.open(r0);
     expect(() => o.open(r0)).toThrow(ProtocolError);
-    const o2 = new RecordOpener(cipher, key, iv);
+    const o2 = new RecordOpener(cipher, key, iv, {}, backend);
     expect(() => o2.open(r1)).toThrow(ProtocolError);
   });
 
   test("header checks: wrong type/version, too long, too short; oversized rejected from the header alone", () => {
-    const o = () => new RecordOpener(cipher, key, iv);
+    const o = () => new RecordOpener(cipher, key, iv, {}, backend);
     expect(() => o().push(Uint8Array.of(0x16, 3, 3, 0, 20))).toThrow(/header/);
     expect(() => o().push(Uint8Array.of(0x17, 3, 1, 0, 20))).toThrow(/header/);
     const len = MAX_RECORD_CIPHERTEXT + 1;
@@ -296,21 +367,21 @@ describe("record layer behaviour", () => {
     ];
     for (const [rec, re] of cases) {
       const wire = pythonSeal(cipher, key, iv, 0n, [rec]);
-      expect(() => new RecordOpener(cipher, key, iv).push(wire)).toThrow(re);
+      expect(() => new RecordOpener(cipher, key, iv, {}, backend).push(wire)).toThrow(re);
     }
     // padding that pushes the ciphertext past 2^14 + 256 is refused on the header
     const wire = pythonSeal(cipher, key, iv, 0n, [{ type: 23, data: pattern(16384, 1), pad: 240 }]);
-    expect(() => new RecordOpener(cipher, key, iv).push(wire)).toThrow(/length/);
+    expect(() => new RecordOpener(cipher, key, iv, {}, backend).push(wire)).toThrow(/length/);
   });
 
   test("an opener that failed stays failed", () => {
-    const o = new RecordOpener(cipher, key, iv);
+    const o = new RecordOpener(cipher, key, iv, {}, backend);
     const e = catchErr(() => o.push(Uint8Array.of(1, 2, 3, 4, 5)));
-    expect(catchErr(() => o.push(new RecordSealer(cipher, key, iv).seal(Uint8Array.of(1))))).toBe(e);
+    expect(catchErr(() => o.push(new RecordSealer(cipher, key, iv, {}, backend).seal(Uint8Array.of(1))))).toBe(e);
   });
 
   test("key-use limit: the sealer refuses record number maxRecords", () => {
-    const s = new RecordSealer(cipher, key, iv, { maxRecords: 3 });
+    const s = new RecordSealer(cipher, key, iv, { maxRecords: 3 }, backend);
     s.seal(Uint8Array.of(1));
     s.seal(Uint8Array.of(2));
     expect(s.remaining).toBe(1);
@@ -324,26 +395,26 @@ describe("record layer behaviour", () => {
   });
 
   test("key-use limit: sealAll refuses a batch that would cross it, emitting nothing", () => {
-    const s = new RecordSealer(cipher, key, iv, { maxRecords: 2 });
+    const s = new RecordSealer(cipher, key, iv, { maxRecords: 2 }, backend);
     expect(() => s.sealAll(new Uint8Array(16385 * 2))).toThrow(KeyUsageLimitError);
     expect(s.records).toBe(0);
     expect(s.sealAll(new Uint8Array(16385)).length).toBe(sealedSize(16385));
   });
 
   test("key-use limit: the opener refuses a peer that does not re-key", () => {
-    const s = new RecordSealer(cipher, key, iv);
-    const o = new RecordOpener(cipher, key, iv, { maxRecords: 2 });
+    const s = new RecordSealer(cipher, key, iv, {}, backend);
+    const o = new RecordOpener(cipher, key, iv, { maxRecords: 2 }, backend);
     o.open(s.seal(Uint8Array.of(1)));
     o.open(s.seal(Uint8Array.of(2)));
     expect(() => o.open(s.seal(Uint8Array.of(3)))).toThrow(KeyUsageLimitError);
   });
 
   test("default limit is 2^24 records", () => {
-    expect(new RecordSealer(cipher, key, iv).remaining).toBe(2 ** 24);
+    expect(new RecordSealer(cipher, key, iv, {}, backend).remaining).toBe(2 ** 24);
   });
 
   test("sequence number exhaustion at 2^64 stops the key", () => {
-    const s = new RecordSealer(cipher, key, iv, { seq: (1n << 64n) - 1n });
+    const s = new RecordSealer(cipher, key, iv, { seq: (1n << 64n) - 1n }, backend);
     s.seal(Uint8Array.of(1));
     expect(() => s.seal(Uint8Array.of(2))).toThrow(KeyUsageLimitError);
   });
@@ -352,9 +423,9 @@ describe("record layer behaviour", () => {
     expect(() => new RecordSealer(cipher, new Uint8Array(15), iv)).toThrow(RangeError);
     expect(() => new RecordSealer("aes-256-gcm", new Uint8Array(16), iv)).toThrow(RangeError);
     expect(() => new RecordSealer(cipher, key, new Uint8Array(8))).toThrow(RangeError);
-    expect(() => new RecordSealer(cipher, key, iv).seal(new Uint8Array(16385))).toThrow(RangeError);
-    expect(() => new RecordSealer(cipher, key, iv).seal(Uint8Array.of(1), 20)).toThrow(RangeError);
-    expect(() => new RecordSealer(cipher, key, iv, { maxRecords: 0 })).toThrow(RangeError);
+    expect(() => new RecordSealer(cipher, key, iv, {}, backend).seal(new Uint8Array(16385))).toThrow(RangeError);
+    expect(() => new RecordSealer(cipher, key, iv, {}, backend).seal(Uint8Array.of(1), 20)).toThrow(RangeError);
+    expect(() => new RecordSealer(cipher, key, iv, { maxRecords: 0 }, backend)).toThrow(RangeError);
   });
 
   test("ktlsIvParts: GCM salt|iv split, ChaCha whole", () => {
