@@ -10,7 +10,8 @@
 # In the guest: URING_SYNC_IN_VM=1; `bun` is this repo's node_modules/bun/bin/bun.exe (the
 # guest has the host's glibc, which is all bun needs) and is first on PATH; liburing is the
 # host's liburing.so.2*, copied into .tmp/vm-lib/ (inside the shared folder, git-ignored)
-# and found through LD_LIBRARY_PATH, because the guest image carries only glibc.
+# and found through LD_LIBRARY_PATH, because the guest image carries only glibc; the
+# host's libcrypto.so.3 is shipped the same way (the record layer's AEAD).
 # URING_SYNC_VM_LIBURING says which liburing version was shipped ("" = none on the host).
 # Extra host variables to pass: URING_SYNC_VM_PASSENV="NAME ...". The KTLS_VM_* knobs of
 # run-in-vm.sh apply (default KTLS_VM_TIMEOUT here: 150 s).
@@ -54,6 +55,17 @@ ship_liburing() {
   done
   export URING_SYNC_VM_LIBURING
   export LD_LIBRARY_PATH=$lib
+  # libcrypto too: the user-space record layer seals/opens with it (src/net/record.ts), and
+  # kernel <-> user-space interop must be tested with the back end hosts really use.
+  for d in /usr/lib/x86_64-linux-gnu /lib/x86_64-linux-gnu /usr/lib64 /usr/lib; do
+    f=$d/libcrypto.so.3
+    [ -f "$f" ] || continue
+    mkdir -p "$lib"
+    if ! cmp -s "$f" "$lib/libcrypto.so.3"; then
+      cp -L "$f" "$lib/.libcrypto.so.3.$$" && mv -f "$lib/.libcrypto.so.3.$$" "$lib/libcrypto.so.3"
+    fi
+    break
+  done
 }
 
 if [ "${1:-}" = "--check" ]; then
