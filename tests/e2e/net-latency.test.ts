@@ -3,15 +3,17 @@
 // real `uring-sync send` talk through scripts/delay-proxy.ts, which delays every chunk by
 // 20 ms each way (this kernel has no tc netem). A tree of small files, a few MiB-sized
 // files, symlinks and an empty directory must arrive byte-identical with exit 0 on both
-// ends. Correctness only: nothing here is timed.
+// ends; a second run into the same DST through the proxy must send no file data, and after
+// one file changed in DST a third run exactly that file (the `--json` counts of the
+// sender). Correctness only: nothing here is timed.
 
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, symlinkSync, utimesSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, symlinkSync, utimesSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { DelayProxy } from "../../scripts/delay-proxy.ts";
 import { parseJson, type RunResult } from "../helpers/cli.ts";
 import { removeDir, workDir } from "../helpers/e2e.ts";
-import { expectBothExit, formatBoth, killAllReceivers, receiverEnds, runSender, startReceiver } from "../helpers/net.ts";
+import { expectBothExit, formatBoth, killAllReceivers, receiverEnds, runSender, startReceiver, transfer } from "../helpers/net.ts";
 import { expectNetCopy } from "../helpers/net-tree.ts";
 import { MiB, snapshotTree, writeRandom, writeTree, type Snapshot } from "../helpers/tree.ts";
 
@@ -94,5 +96,43 @@ describe(`through a proxy adding ${DELAY_MS} ms each way`, () => {
     expect(st.bytesUp).toBeGreaterThanOrEqual(fileBytes);
     const j = parseJson(t.send);
     expect(num(j, "filesFailed", formatBoth(t))).toBe(0);
+  }, 200_000);
+
+  test("a second run into the same DST through the proxy sends no file data", async () => {
+    const dst = join(work, "dst-rerun");
+    // The first run goes direct (its correctness through the proxy is the test above).
+    const first = await transfer({ src, dst });
+    expectBothExit(first, 0, 0);
+    expectNetCopy(before, dst, "the first, direct run", formatBoth(first));
+    const t = await sessionThroughProxy(dst, ["--json"]);
+    expectBothExit(t, 0, 0);
+    expectNetCopy(before, dst, "the re-run through the delaying proxy", formatBoth(t));
+    const j = parseJson(t.send);
+    const ctx = formatBoth(t);
+    expect(num(j, "bytesSent", ctx), `nothing changed, so no file bytes may be sent\n${ctx}`).toBe(0);
+    expect(num(j, "bytes", ctx)).toBe(0); // = bytesSent
+    expect(num(j, "filesSent", ctx)).toBe(0);
+    expect(num(j, "filesUnchanged", ctx)).toBeGreaterThanOrEqual(fileCount);
+    expect(num(j, "filesFailed", ctx)).toBe(0);
+    expect(num(j, "bytesTotal", ctx)).toBeGreaterThanOrEqual(fileBytes);
+    expect(j.dryRun).toBe(false);
+    // The session itself (handshake, file list) still crossed the proxy, but no file data:
+    // far fewer bytes than the tree holds.
+    expect(t.proxy.stats().bytesUp).toBeLessThan(fileBytes / 4);
+
+    // One file in DST altered (content and mtime): a third run sends exactly that file.
+    const victim = "big/nested/three.bin";
+    const fd = openSync(join(dst, victim), "r+");
+    writeSync(fd, Buffer.from("altered"), 0, 7, 1000);
+    closeSync(fd);
+    utimesSync(join(dst, victim), 1_234_567_890, 1_234_567_890);
+    const t3 = await sessionThroughProxy(dst, ["--json"]);
+    expectBothExit(t3, 0, 0);
+    expectNetCopy(before, dst, "the run after one file changed", formatBoth(t3));
+    const j3 = parseJson(t3.send);
+    const ctx3 = formatBoth(t3);
+    expect(num(j3, "filesSent", ctx3)).toBe(1);
+    expect(num(j3, "bytesSent", ctx3)).toBe(before.get(victim)!.size);
+    expect(num(j3, "filesUnchanged", ctx3)).toBeGreaterThanOrEqual(fileCount - 1);
   }, 200_000);
 });
