@@ -5,7 +5,9 @@
 // time), over loopback against a temp tree, with the compiled dist/uring-sync served as the
 // "release" through a file:// URL so the install step (download, sha256 check) runs too.
 // Only the `Build` step is not run (it is the user's own; the test puts the tree in ./build).
-// Then the --json summaries must parse and report the right counts and the trees must match.
+// Then the --json summaries must parse and report the right counts and the trees must match;
+// a second pipeline run on the same workspaces (an incremental build) must send only what
+// changed and --delete what the build no longer makes.
 // The same again with io_uring refused to every process of the steps (the seccomp fixture
 // of tests/helpers/deny-uring.ts, EPERM like Docker's default profile, ENOSYS like gVisor):
 // without --sync (automatic fallback), with the --sync steps docs/CI.md gives, and with
@@ -13,7 +15,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash, randomBytes } from "node:crypto";
-import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DIST_BIN, REPO_ROOT } from "../helpers/cli.ts";
 import { denyUringLoader } from "../helpers/deny-uring.ts";
@@ -293,14 +295,27 @@ afterAll(() => {
   if (root !== "") removeDir(root);
 });
 
-interface Summaries {
+interface RecipeRun {
   send: Record<string, unknown>;
   recv: Record<string, unknown>;
+  /** The build as it was when sent. */
   before: Snapshot;
+  logs: StepLog[];
 }
 
-async function runRecipe(name: string, opts: { wrapper?: string[]; replace?: Step[]; jobEnv?: Env } = {}): Promise<Summaries & { logs: StepLog[] }> {
-  const dir = join(root, name);
+interface RecipeOptions {
+  wrapper?: string[];
+  replace?: Step[];
+  jobEnv?: Env;
+}
+
+/**
+ * One run of the workflow in `root/name` (workspaces and HOMEs persist between runs of the
+ * same name, like a self-hosted runner's): `build` makes or changes ./build in the send job's
+ * workspace. Checks every step ran, the summaries were written, the installed release ran,
+ * and the receiver's ./artifacts now equals the build; returns the summaries.
+ */
+async function runRecipe(name: string, opts: RecipeOptions, build: (dir: string) => void): Promise<RecipeRun> {
   const secret = randomBytes(24).toString("base64url");
   const port = await freePort();
   let before: Snapshot | undefined;
@@ -312,9 +327,9 @@ async function runRecipe(name: string, opts: { wrapper?: string[]; replace?: Ste
     secrets: { URING_SYNC_SECRET: secret },
     vars: { URING_SYNC_RECEIVER: "127.0.0.1", URING_SYNC_RELEASE_URL: `file://${releaseDir}` },
     overrides: { URING_SYNC_PORT: String(port) },
-    root: dir,
+    root: join(root, name),
     build: (ws) => {
-      makeBuild(join(ws, "build"));
+      build(join(ws, "build"));
       before = snapshotTree(join(ws, "build"));
     },
   });
@@ -337,20 +352,34 @@ async function runRecipe(name: string, opts: { wrapper?: string[]; replace?: Ste
       throw new Error(`${path} is not JSON (${(e as Error).message}): ${text.slice(0, 500)}\n${context}`);
     }
   };
-  const recvJson = parse(join(receive.workspace, "recv.json"));
-  const sendJson = parse(join(send.workspace, "send.json"));
-  expect(sendJson).toMatchObject({
+  const recv = parse(join(receive.workspace, "recv.json"));
+  const sent = parse(join(send.workspace, "send.json"));
+  // Encrypted by default: the recipe never asks for --plaintext.
+  expect(sent.crypto).not.toBe("none");
+  expect(recv.cipher).toBe(sent.cipher as string);
+  return { send: sent, recv, before, logs };
+}
+
+/** A first run into an empty ./artifacts: everything is sent and counted. */
+async function firstRun(name: string, opts: RecipeOptions = {}): Promise<RecipeRun> {
+  const r = await runRecipe(name, opts, makeBuild);
+  expect(r.send).toMatchObject({
     filesSent: BUILD.files,
+    filesUnchanged: 0,
+    filesDeleted: 0,
     filesFailed: 0,
     dirs: BUILD.dirs,
     symlinks: BUILD.symlinks,
     hardlinks: BUILD.hardlinks,
     bytes: BUILD.bytes,
+    bytesSent: BUILD.bytes,
     receiver: { files: BUILD.files + BUILD.symlinks + BUILD.hardlinks, bytes: BUILD.bytes },
     failures: [],
   });
-  expect(recvJson).toMatchObject({
+  expect(r.recv).toMatchObject({
     filesReceived: BUILD.files + BUILD.hardlinks, // every file name stored: a hard link is one more (src/net/receiver.ts RecvStats)
+    filesUnchanged: 0,
+    filesDeleted: 0,
     filesFailed: 0,
     dirs: BUILD.dirs,
     symlinks: BUILD.symlinks,
@@ -358,10 +387,31 @@ async function runRecipe(name: string, opts: { wrapper?: string[]; replace?: Ste
     bytes: BUILD.bytes,
     failures: [],
   });
-  // Encrypted by default: the recipe never asks for --plaintext.
-  expect(sendJson.crypto).not.toBe("none");
-  expect(recvJson.cipher).toBe(sendJson.cipher as string);
-  return { send: sendJson, recv: recvJson, before, logs };
+  return r;
+}
+
+const CHANGED_CSS = "body { margin: 1px; padding: 0 }\n";
+const ADDED = "added by the second build\n";
+
+/**
+ * The next pipeline run on the same runners (an incremental build: one output rewritten,
+ * one gone, one new; the rest untouched): only the changed and new files travel, and
+ * --delete removes the one the build no longer makes.
+ */
+async function secondRun(name: string, opts: RecipeOptions = {}): Promise<RecipeRun> {
+  const r = await runRecipe(name, opts, (dir) => {
+    writeFileSync(join(dir, "assets", "style.css"), CHANGED_CSS);
+    rmSync(join(dir, "assets", "empty.txt"));
+    writeFileSync(join(dir, "assets", "added.txt"), ADDED);
+  });
+  const bytesSent = CHANGED_CSS.length + ADDED.length;
+  expect(r.send).toMatchObject({ filesSent: 2, filesDeleted: 1, filesFailed: 0, bytesSent, failures: [] });
+  expect(r.recv).toMatchObject({ filesDeleted: 1, filesFailed: 0, failures: [] });
+  // Unchanged: app.js, module.wasm, bundle.bin; the receiver counts names, so app.js's hard link is one more.
+  expect(r.send.filesUnchanged).toBe(3);
+  expect(r.recv.filesUnchanged).toBe(3 + BUILD.hardlinks);
+  expect(existsSync(join(root, name, "receive", "workspace", "artifacts", "assets", "empty.txt"))).toBe(false);
+  return r;
 }
 
 describe("the CI recipe (docs/CI.md, docs/examples/github-actions.yml)", () => {
@@ -380,24 +430,29 @@ describe("the CI recipe (docs/CI.md, docs/examples/github-actions.yml)", () => {
     expect(w.env?.URING_SYNC_SECRET).toBeUndefined();
     const runs = Object.values(w.jobs).flatMap((j) => j.steps.map((s) => s.run ?? "")).join("\n");
     expect(runs).toContain(`uring-sync recv ./artifacts --listen "0.0.0.0:$URING_SYNC_PORT" --json > recv.json`);
-    expect(runs).toContain(`uring-sync send ./build "$URING_SYNC_RECEIVER:$URING_SYNC_PORT" --json > send.json`);
+    expect(runs).toContain(`uring-sync send ./build "$URING_SYNC_RECEIVER:$URING_SYNC_PORT" --delete --json > send.json`);
     // The doc links the workflow and says how to run where io_uring is blocked.
     expect(docText).toContain("(examples/github-actions.yml)");
     expect(docText).toContain("URING_SYNC_BACKEND");
     expect(syncStepsFromDoc(docText).map((s) => s.name)).toEqual(["Receive the build", "Send the build"]);
+    // The recipe relies on send --delete: the binary must still offer it.
+    const help = Bun.spawnSync([DIST_BIN, "send", "--help"], { env: { PATH: SYSTEM_PATH }, stdout: "pipe" }).stdout.toString();
+    expect(help).toContain("--delete");
     // The test must not find uring-sync before the install step puts it on the PATH.
     expect(Bun.which("uring-sync", { PATH: SYSTEM_PATH })).toBeNull();
   });
 
   test("as written: the build arrives, both --json summaries report it (io_uring available)", async () => {
-    const r = await runRecipe("plain");
+    const r = await firstRun("plain");
     // On this machine io_uring works, so neither end fell back.
     expect(["liburing", "raw"]).toContain(r.send.backend as string);
     expect(["liburing", "raw"]).toContain(r.recv.backend as string);
+    const again = await secondRun("plain");
+    expect(["liburing", "raw"]).toContain(again.send.backend as string);
   }, 240_000);
 
   test("io_uring refused with EPERM (Docker's default seccomp profile), no --sync: falls back to the sync backend and works", async () => {
-    const r = await runRecipe("seccomp-eperm", { wrapper: [deny, "1"] });
+    const r = await firstRun("seccomp-eperm", { wrapper: [deny, "1"] });
     expect(r.send.backend).toBe("sync");
     expect(r.recv.backend).toBe("sync");
   }, 240_000);
@@ -405,13 +460,16 @@ describe("the CI recipe (docs/CI.md, docs/examples/github-actions.yml)", () => {
   test("io_uring refused with EPERM, with docs/CI.md's --sync steps: works, sync backend", async () => {
     const replace = syncStepsFromDoc(docText);
     for (const s of replace) expect(s.run ?? "").toContain("--sync");
-    const r = await runRecipe("seccomp-sync", { wrapper: [deny, "1"], replace });
+    const r = await firstRun("seccomp-sync", { wrapper: [deny, "1"], replace });
     expect(r.send.backend).toBe("sync");
     expect(r.recv.backend).toBe("sync");
+    const again = await secondRun("seccomp-sync", { wrapper: [deny, "1"], replace });
+    expect(again.send.backend).toBe("sync");
+    expect(again.recv.backend).toBe("sync");
   }, 240_000);
 
   test("io_uring refused with ENOSYS (gVisor-like), URING_SYNC_BACKEND=sync for the jobs: works, sync backend", async () => {
-    const r = await runRecipe("seccomp-env", { wrapper: [deny, "38"], jobEnv: { URING_SYNC_BACKEND: "sync" } });
+    const r = await firstRun("seccomp-env", { wrapper: [deny, "38"], jobEnv: { URING_SYNC_BACKEND: "sync" } });
     expect(r.send.backend).toBe("sync");
     expect(r.recv.backend).toBe("sync");
   }, 240_000);
