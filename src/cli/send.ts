@@ -244,6 +244,7 @@ async function runSendCommand(args: Parsed): Promise<number> {
     if (result.failures.length > MAX_ERROR_LINES) log.error(`${formatCount(result.failures.length - MAX_ERROR_LINES)} more failures not shown (see --json)`);
     if (result.omittedFailures > 0) log.error(`the receiver reported ${formatCount(result.omittedFailures)} more failures it did not list`);
     for (const s of result.skipped.slice(0, 100)) log.warn(`skipped special file ${displaySafe(s)}`);
+    if (result.deleteSkipped) log.warn("--delete: nothing was deleted, because some source entries could not be read (their copies would have been removed)");
     const expected = result.stats.files + result.stats.unchanged + result.stats.symlinks + result.stats.hardlinks;
     const mismatch = !sync.dryRun && failed === 0 && result.report.files !== expected;
     if (mismatch) log.error(`the receiver reports ${result.report.files} stored entries, ${expected} were sent`);
@@ -262,6 +263,7 @@ async function runSendCommand(args: Parsed): Promise<number> {
         bytesSent: result.stats.bytes,
         bytesTotal: result.stats.announcedBytes,
         dryRun: sync.dryRun,
+        deleteSkipped: result.deleteSkipped,
         seconds: Number(result.seconds.toFixed(6)),
         crypto: result.crypto,
         cipher: result.cipher,

@@ -47,7 +47,7 @@ export interface FileFacts {
 
 export type Answer =
   | { kind: "skip"; fixMode: boolean; fixTime: boolean }
-  | { kind: "want"; offset: number; prefixHash?: Uint8Array };
+  | { kind: "want"; offset: number; prefixHash?: Uint8Array; dirInTheWay?: boolean };
 
 /** The partial name of `name`, or undefined when it would be longer than a name may be. */
 export function partialName(name: string): string | undefined {
@@ -111,6 +111,8 @@ export function agreeFile(dirfd: number, name: string, f: FileFacts, o: AgreeOpt
       const h = hashPrefix(dirfd, name, f.size, buf);
       if (h !== undefined && Buffer.compare(h, f.hash) === 0) return { kind: "skip", fixMode: dst.perm !== f.mode, fixTime: !sameTime };
     }
+    // A directory where the file goes: the caller removes it with --delete (else storing fails).
+    if (d === "replace-dir" || d === "conflict") return { ...(o.dryRun ? { kind: "want" as const, offset: 0 } : resumeOffer(dirfd, name, f, st, buf)), dirInTheWay: true };
   } else if (r !== -E.ENOENT && r !== -E.ENOTDIR) {
     // Cannot look: want it; storing it will report the real problem.
     return { kind: "want", offset: 0 };
@@ -119,7 +121,7 @@ export function agreeFile(dirfd: number, name: string, f: FileFacts, o: AgreeOpt
 }
 
 /** WANT from the end of a usable partial (with its prefix hash), else from 0. */
-function resumeOffer(dirfd: number, name: string, f: FileFacts, st: StatBuf, buf: Uint8Array): Answer {
+function resumeOffer(dirfd: number, name: string, f: FileFacts, st: StatBuf, buf: Uint8Array): Extract<Answer, { kind: "want" }> {
   if (f.size < RESUME_MIN) return { kind: "want", offset: 0 };
   const p = partialName(name);
   if (p === undefined || lstatAt(dirfd, cstr(p), st) !== 0 || st.type !== S.IFREG || st.nlink !== 1) return { kind: "want", offset: 0 };

@@ -26,6 +26,7 @@ import { Filter } from "../copy/filter.ts";
 import { fstatx, lstatAt, readlinkAt, StatBuf } from "../copy/sys.ts";
 import { agreeFile, fixMetadata, partialName, RESUME_MIN } from "./agree.ts";
 import type { Channel, ChannelSink } from "./channel.ts";
+import { removeTree } from "../copy/remove.ts";
 import { deletePass } from "./delete.ts";
 import type { Destination, DirHandle } from "./dest.ts";
 import type { Loop } from "./loop.ts";
@@ -275,6 +276,8 @@ export class RecvEngine implements ChannelSink {
   private readonly dirMeta: { rel: string; mode: number; mtimeNs: bigint }[] = [];
   private rootMeta: { mode: number; mtimeNs: bigint } | undefined;
   private listEnded = false;
+  /** LIST_END said some entries are missing from the listing: no --delete pass. */
+  private listingIncomplete = false;
   private sawBytes = false;
   private sawData = false;
   private readonly session: string;
@@ -630,6 +633,7 @@ export class RecvEngine implements ChannelSink {
           throw new ProtocolError("frame", `LIST_END while ${open !== undefined ? displaySafe(open.rel) : "a file"} has not ended`);
         }
         this.listEnded = true;
+        this.listingIncomplete = m.incomplete === true;
         trace("LIST_END parsed");
         this.maybeFinish();
         return;
@@ -745,6 +749,20 @@ export class RecvEngine implements ChannelSink {
         return;
       }
       offset = answer.offset;
+      if (answer.dirInTheWay === true && this.sync.delete) {
+        // DST has a directory where the source has this file: --delete replaces it.
+        const zname = cstr(parent.name);
+        let removed = true;
+        removeTree(parent.dir.fd, zname, rel, (syscall, err, path) => {
+          removed = false;
+          this.failures.push(recvFailure(new SysError(syscall, err < 0 ? -err : err, path), path));
+        });
+        if (removed) {
+          this.dest.forget(rel);
+          this.stats.deleted++;
+          this.queueControl(encodeMessage({ type: "deleted", path: rel }));
+        }
+      }
       this.queueControl(encodeMessage({ type: "want", id, offset: BigInt(offset), prefixHash: answer.prefixHash }));
     }
     const f = new DstFile(this, id, rel, parent.dir, parent.name, size, mode, mtimeNs, this.names.get());
@@ -1051,6 +1069,7 @@ export class RecvEngine implements ChannelSink {
       return;
     }
     try {
+      if (!this.push) this.removeNonDir(rel);
       // Created private (a new one under a temporary name: see dest.ts, staging); its
       // real mode is applied at the end, once its contents are in. Opening it confined
       // proves it is a directory and not a symlink.
@@ -1060,6 +1079,18 @@ export class RecvEngine implements ChannelSink {
       this.stats.dirs++;
     } catch (e) {
       this.failures.push(recvFailure(e, rel));
+    }
+  }
+
+  /** Want mode: a file or symlink in DST where the source has a directory is replaced (unlinked, never followed). */
+  private removeNonDir(rel: string): void {
+    const p = this.dest.parent(rel);
+    try {
+      const name = cstr(p.name);
+      if (p.dir.staged || lstatAt(p.dir.fd, name, this.st) !== 0 || this.st.type === S.IFDIR) return;
+      if (libc.unlinkat(p.dir.fd, name, 0) !== 0) throw new SysError("unlink", errno(), rel);
+    } finally {
+      this.dest.release(p.dir);
     }
   }
 
@@ -1210,7 +1241,7 @@ export class RecvEngine implements ChannelSink {
   private maybeFinish(): void {
     if (!this.listEnded || this.state !== "running" || this.files.size > 0 || this.finishing > 0) return;
     trace("all files on disk");
-    if (this.sync.delete && this.rootMeta !== undefined) this.deleteExtraneous();
+    if (this.sync.delete && this.rootMeta !== undefined && !this.listingIncomplete) this.deleteExtraneous();
     for (const { rel, error } of this.dest.finishStaging()) this.failures.push(recvFailure(error, rel));
     if (!this.sync.dryRun) this.applyDirMeta();
     const { failures, omittedFailures } = capFailures(this.failures.map((f) => ({

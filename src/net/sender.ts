@@ -184,6 +184,8 @@ export class SendEngine implements ChannelSink {
   private nextId = 1;
   private readonly linkIds = new Map<string, number>();
   private rootSent = false;
+  /** LIST_END said the listing is incomplete: the receiver skipped --delete. */
+  listingIncomplete = false;
   private filtersSent = 0;
   private scanDone = false;
   private listEndQueued = false;
@@ -685,7 +687,10 @@ export class SendEngine implements ChannelSink {
       }
     }
     if (!this.listEndQueued && this.openFiles === 0) {
-      if (!this.putFrame(encodeMessage({ type: "list-end" }))) return;
+      // Entries that could not be read are not in the listing: with --delete the receiver
+      // must then not remove their copies (as rsync skips deletion after I/O errors).
+      this.listingIncomplete = this.sync.delete && this.failures.length > 0;
+      if (!this.putFrame(encodeMessage({ type: "list-end", incomplete: this.listingIncomplete }))) return;
       this.listEndQueued = true;
       this.closeCur();
     }

@@ -201,6 +201,8 @@ export interface SendResult {
   seconds: number;
   backend: BackendKind;
   skipped: string[];
+  /** --delete was asked for, but the listing was incomplete (read errors): the receiver deleted nothing. */
+  deleteSkipped: boolean;
 }
 
 interface Connected {
@@ -310,6 +312,7 @@ export async function runSend(o: SendSessionOptions): Promise<SendResult> {
       seconds: (performance.now() - t0) / 1000,
       backend: ring.kind,
       skipped: engine.skippedPaths,
+      deleteSkipped: engine.listingIncomplete,
     };
   } catch (e) {
     // Drain our reads before the buffers and fds go; then close the connection.

@@ -160,6 +160,11 @@ export interface FileEndMessage {
 }
 export interface ListEndMessage {
   type: "list-end";
+  /**
+   * The sender could not list everything (entries it failed to read are missing): the
+   * receiver must not run its --delete pass, which would remove their copies.
+   */
+  incomplete?: boolean;
 }
 /** Bytes [offset, offset + length) of file `id` are zeros (a hole): nothing to write. */
 export interface HoleMessage {
@@ -263,7 +268,7 @@ const RULES: ReadonlyMap<number, TypeRule> = new Map<number, TypeRule>([
   [MSG_ENTRY, { name: "ENTRY", from: "sender", min: ENTRY_FIXED + 1, max: ENTRY_FIXED + MAX_PATH_BYTES + 2 + MAX_LINK_TARGET_BYTES }],
   [MSG_DATA, { name: "DATA", from: "sender", min: DATA_FIELDS_LENGTH, max: MAX_FRAME_PAYLOAD }],
   [MSG_FILE_END, { name: "FILE_END", from: "sender", min: 4, max: 4 }],
-  [MSG_LIST_END, { name: "LIST_END", from: "sender", min: 0, max: 0 }],
+  [MSG_LIST_END, { name: "LIST_END", from: "sender", min: 0, max: 1 }],
   [MSG_HOLE, { name: "HOLE", from: "sender", min: 20, max: 20 }],
   [MSG_FILE_ABORT, { name: "FILE_ABORT", from: "sender", min: 4, max: 4 }],
   [MSG_REKEY, { name: "REKEY", from: "sender", min: 0, max: 0 }],
@@ -459,7 +464,8 @@ export function encodeMessage(msg: WireMessage): Uint8Array {
       checkU32(msg.id, "FILE_END id");
       return new Writer(4).u32(msg.id).frame(MSG_FILE_END);
     case "list-end":
-      return new Writer(0).frame(MSG_LIST_END);
+      // The flags byte only when a flag is set: the empty LIST_END of version 1 stays valid.
+      return msg.incomplete === true ? new Writer(1).u8(1).frame(MSG_LIST_END) : new Writer(0).frame(MSG_LIST_END);
     case "hole":
       checkU32(msg.id, "HOLE id");
       checkFileOffset(msg.offset, "HOLE offset");
@@ -657,7 +663,12 @@ export function decodeMessage(frame: RawFrame): WireMessage {
       msg = { type: "file-end", id: r.u32() };
       break;
     case MSG_LIST_END:
-      msg = { type: "list-end" };
+      if (frame.payload.length === 0) msg = { type: "list-end" };
+      else {
+        const flags = r.u8();
+        if (flags !== 1) throw new ProtocolError("frame", `LIST_END flags 0x${flags.toString(16)}: only 0x1 (incomplete listing) is defined, and an empty LIST_END says 0`);
+        msg = { type: "list-end", incomplete: true };
+      }
       break;
     case MSG_HOLE: {
       const id = r.u32();

@@ -170,6 +170,39 @@ describe("--delete and --dry-run", () => {
     expect(readFileSync(join(dst, "sub/b.txt"), "utf8")).toBe("b\n");
   });
 
+  test("a file in DST where the source has a directory is replaced; a directory where it has a file only with --delete", async () => {
+    const s = fresh("types-src");
+    writeTree(s, { "x/in.txt": "inside x\n", "y": "y is a file now\n" });
+    const dst = fresh("types-dst");
+    writeTree(dst, { "x": "x was a file\n", "y/old.txt": "y was a directory\n" });
+    const plain = await transfer({ src: s, dst, sendArgs: ["--json"], recvArgs: ["--crypto", "user"] });
+    expectBothExit(plain, 1, 1);
+    expect(readFileSync(join(dst, "x/in.txt"), "utf8")).toBe("inside x\n");
+    expect(readFileSync(join(dst, "y/old.txt"), "utf8")).toBe("y was a directory\n");
+    const r = await sync(s, dst, ["--delete"]);
+    expect(r.json.filesDeleted).toBe(1);
+    expect(readFileSync(join(dst, "y"), "utf8")).toBe("y is a file now\n");
+    expectNetCopy(snapshotTree(s), dst, "types replaced", formatBoth(r.t));
+  });
+
+  test("--delete deletes nothing when the sender could not read part of its tree", async () => {
+    const s = fresh("del-inc-src");
+    writeTree(s, { "a.txt": "a\n" });
+    const dst = fresh("del-inc-dst");
+    writeTree(dst, { "extra.txt": "would go\n" });
+    // A name that is not UTF-8: the protocol cannot carry it, so the listing is incomplete.
+    writeFileSync(Buffer.concat([Buffer.from(`${s}/bad-`), Buffer.from([0xff, 0xfe]), Buffer.from(".txt")]), "x");
+    writeFileSync(join(dst, "bad-copy.txt"), "a copy of that file under a UTF-8 name\n");
+    const t = await transfer({ src: s, dst, sendArgs: ["--delete", "--json"], recvArgs: ["--crypto", "user"] });
+    expectBothExit(t, 1, 0);
+    const j = parseJson(t.send);
+    expect(j.deleteSkipped).toBe(true);
+    expect(j.filesDeleted).toBe(0);
+    expect(t.send.stderr).toMatch(/nothing was deleted/);
+    expect(readFileSync(join(dst, "extra.txt"), "utf8")).toBe("would go\n");
+    expect(readFileSync(join(dst, "a.txt"), "utf8")).toBe("a\n");
+  });
+
   test("--dry-run changes nothing on either side and lists what would be sent and deleted", async () => {
     const s = fresh("dry-src");
     writeTree(s, { "same.txt": "same\n", "new.txt": "new\n", "sub/changed.txt": "changed content\n", "newdir/n.txt": "n\n" });

@@ -12,7 +12,7 @@ import { mkdirSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { killAllReceivers } from "../helpers/net.ts";
 import { runHostileCase, type Allowed, type HostileCase } from "../helpers/net-hostile.ts";
-import { dataFrame, endList, fileEndFrame, finishSession, KIND, listEndFrame, mustAnnounce, rawEntry, rawFrame, sendFile, type Peer } from "../helpers/net-peer.ts";
+import { dataFrame, endList, fileEndFrame, finishSession, KIND, listEndFrame, mustAnnounce, rawEntry, rawFrame, rootFrame, sendFile, type Peer } from "../helpers/net-peer.ts";
 
 afterAll(killAllReceivers);
 
@@ -205,6 +205,47 @@ function cases(): HostileCase[] {
         await endList(peer, 3_000);
       },
       error: /FILTER/,
+    },
+    {
+      name: "LIST_END with an undefined flags byte",
+      flags: FLAG_DELETE,
+      plant: (c) => writeFileSync(join(c.dst, "must-stay.txt"), "kept\n"),
+      async run(peer) {
+        await okFirst(peer);
+        await peer.send(rawFrame(0x04, Uint8Array.of(0x80)));
+        await peer.waitMessage((m) => m.type === "error", 3_000);
+      },
+      error: /LIST_END/,
+      allowed: () => ({ ...OK_ALLOWED, "must-stay.txt": { type: "file", data: enc.encode("kept\n") } }),
+    },
+    {
+      name: "with DELETE, LIST_END marked incomplete: nothing is deleted",
+      flags: FLAG_DELETE,
+      plant: (c) => writeFileSync(join(c.dst, "must-stay.txt"), "kept\n"),
+      async run(peer) {
+        await peer.send(rootFrame(0o755, MTIME_NS));
+        await okFirst(peer);
+        await peer.send(rawFrame(0x04, Uint8Array.of(1)));
+        await peer.waitMessage((m) => m.type === "report", 5_000);
+        expect(peer.messages.some((m) => m.type === "deleted")).toBe(false);
+        await peer.close();
+      },
+      allowed: () => ({ ...OK_ALLOWED, "must-stay.txt": { type: "file", data: enc.encode("kept\n") } }),
+      required: ["must-stay.txt"],
+    },
+    {
+      name: "with DELETE, a complete listing: DST keeps only what was listed",
+      flags: FLAG_DELETE,
+      plant: (c) => writeFileSync(join(c.dst, "goes.txt"), "extra\n"),
+      async run(peer) {
+        await peer.send(rootFrame(0o755, MTIME_NS));
+        await okFirst(peer);
+        await peer.send(listEndFrame());
+        await peer.waitMessage((m) => m.type === "report", 5_000);
+        expect(peer.messages.filter((m) => m.type === "deleted")).toEqual([{ type: "deleted", path: "goes.txt" }]);
+        await peer.close();
+      },
+      allowed: () => OK_ALLOWED,
     },
     {
       name: "HELLO flags PUSH and DELETE together",

@@ -393,6 +393,15 @@ describe("incremental sync frames (docs/PROTOCOL.md 8.3e, 8.3f, 8.4, 8.5a)", () 
     expect(hex(encodeMessage({ type: "filter", rule: "exclude", pattern: "*.tmp" }))).toBe("0b00000006012a2e746d70");
     expect(hex(encodeMessage({ type: "filter", rule: "include", pattern: "a" }))).toBe("0b000000020261");
     expect(hex(encodeMessage({ type: "deleted", path: "old/x" }))).toBe("1400000005" + "6f6c642f78");
+    expect(hex(encodeMessage({ type: "list-end", incomplete: true }))).toBe("040000000101");
+    expect(hex(encodeMessage({ type: "list-end" }))).toBe("0400000000");
+  });
+
+  test("LIST_END: empty, or the flags byte 0x01", () => {
+    expect(decodeMessage(rawFrame(0x04, Uint8Array.of(1)))).toEqual({ type: "list-end", incomplete: true });
+    expect(decodeMessage(rawFrame(0x04, new Uint8Array(0)))).toEqual({ type: "list-end" });
+    for (const bad of [0, 2, 0x81]) expect(kindOf(() => decodeMessage(rawFrame(0x04, Uint8Array.of(bad))))).toBe("frame");
+    expect(kindOf(() => new FrameReader().push(frameHeader(0x04, 2)))).toBe("frame");
   });
 
   test("WANT: a prefix hash exactly when the offset is above 0", () => {
