@@ -606,7 +606,6 @@ async function main(): Promise<void> {
         return entryFor(r, fs, { command, machine, runs, warmup, extra: note ? `${extra}; NOTE: ${note}` : extra });
       }));
     log(`updated the net section of ${values.results}`);
-    for (const line of (await import("./chart.ts")).writeCharts(values.results)) log(line); // charts/ next to the results file
   }
   if (syncReports.length > 0) {
     const header = [
@@ -630,6 +629,7 @@ async function main(): Promise<void> {
       }));
     log(`updated the net-sync section of ${values.results}`);
   }
+  for (const line of (await import("./chart.ts")).writeCharts(values.results)) log(line); // charts/ next to the results file
 }
 
 main().catch((e: unknown) => {

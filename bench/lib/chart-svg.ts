@@ -181,13 +181,16 @@ export function renderBarChart(c: BarChart): string {
   const plotTop = y;
   const groupsSvg: string[] = [];
   for (const g of c.groups) {
+    // Both wrapped to the label column (bold 13 px runs wider than the 0.56 em estimate).
+    const label = wrap(g.label, Math.floor(LABEL_W / (13 * 0.64)));
     const subl = wrap(g.sublabel, Math.floor(LABEL_W / (11 * 0.56)) - 1);
     const barsH = g.bars.length * (BAR_H + BAR_GAP) - BAR_GAP;
-    const labelH = 16 + subl.length * 14;
+    const labelH = label.length * 15 + 1 + subl.length * 14;
     const h = Math.max(barsH, labelH);
     groupsSvg.push(`<g class="group">`);
-    groupsSvg.push(text(PAD, y + 12, g.label, `font-size="13" font-weight="600"`));
-    subl.forEach((l, i) => groupsSvg.push(text(PAD, y + 12 + 15 + i * 14, l, `font-size="11" fill="${MUTED}"`)));
+    label.forEach((l, i) => groupsSvg.push(text(PAD, y + 12 + i * 15, l, `font-size="13" font-weight="600"`)));
+    const sy = y + 12 + label.length * 15;
+    subl.forEach((l, i) => groupsSvg.push(text(PAD, sy + i * 14, l, `font-size="11" fill="${MUTED}"`)));
     g.bars.forEach((b, i) => {
       const by = y + i * (BAR_H + BAR_GAP);
       const w = b.value === null ? 0 : Math.max(b.value > 0 ? 1 : 0, xOf(b.value) - x0);
@@ -198,9 +201,11 @@ export function renderBarChart(c: BarChart): string {
         const tx = xOf(b.target);
         groupsSvg.push(`<line x1="${n(tx)}" y1="${n(by - 2)}" x2="${n(tx)}" y2="${n(by + BAR_H + 2)}" stroke="${INK}" stroke-width="2"/>`);
       }
-      // A background-coloured plate keeps the label legible where it crosses a grid or reference line.
-      groupsSvg.push(`<rect x="${n(x0 + w + 3)}" y="${n(by)}" width="${n(textWidth(b.text, 11) + 4)}" height="${BAR_H}" fill="${BG}" fill-opacity="0.85"/>`);
-      groupsSvg.push(text(x0 + w + 5, by + BAR_H - 3, b.text, `font-size="11"`));
+      // After the bar, or after the target tick when that lies beyond the bar. A
+      // background-coloured plate keeps the label legible where it crosses a grid or reference line.
+      const lx = Math.max(x0 + w, b.target !== undefined ? xOf(b.target) + 1 : 0);
+      groupsSvg.push(`<rect x="${n(lx + 3)}" y="${n(by)}" width="${n(textWidth(b.text, 11) + 4)}" height="${BAR_H}" fill="${BG}" fill-opacity="0.85"/>`);
+      groupsSvg.push(text(lx + 5, by + BAR_H - 3, b.text, `font-size="11"`));
     });
     groupsSvg.push(`</g>`);
     y += h + GROUP_GAP;

@@ -23,8 +23,10 @@ export interface ResultRow {
 }
 
 export interface ResultEntry {
-  /** "small10k:warm:ext4", as in the entry marker. */
+  /** "small10k:warm:ext4" (or "rerun:small100k:warm:ext4" for a scenario), as in the entry marker. */
   key: string;
+  /** bench/net.ts --scenario entries: the id (key prefix) and the title (heading prefix). */
+  scenario?: { id: string; title: string };
   set: string;
   mode: string;
   fs: string;
@@ -90,7 +92,8 @@ function num(cell: string, what: string, line: string): number | null {
   return v;
 }
 
-const TITLE_RE = /^### ([^:]+): (.+) \((\d+) files, (\d+) dirs, ([\d.]+) MiB\), (\w+) cache, (\S+)$/;
+// "### [SCENARIO TITLE — ]SET: DESCRIPTION (N files, N dirs, X MiB), MODE cache, FS"
+const TITLE_RE = /^### (?:(.+) — )?([^:\s]+): (.+) \((\d+) files, (\d+) dirs, ([\d.]+) MiB\), (\w+) cache, (\S+)$/;
 const META_RE = /^(\d{4}-\d\d-\d\d \d\d:\d\d UTC); (\d+) timed runs? per tool.*?; file system: (.+); machine: (.+)\.$/;
 const TARGET_RE = /^≤ ([\d.]+)(?: \((met|MISSED)\))?$/;
 
@@ -143,21 +146,28 @@ export function parseEntry(key: string, body: string): ResultEntry {
   const rows = tableLines.slice(2).map((l) => parseRow(splitRow(l), header, l));
   const entry: ResultEntry = {
     key,
-    set: t[1],
-    description: t[2],
-    files: Number(t[3]),
-    dirs: Number(t[4]),
-    mib: Number(t[5]),
-    mode: t[6],
-    fs: t[7],
+    set: t[2],
+    description: t[3],
+    files: Number(t[4]),
+    dirs: Number(t[5]),
+    mib: Number(t[6]),
+    mode: t[7],
+    fs: t[8],
     date: m[1],
     fsDescription: m[3],
     machine: m[4],
     baseline: ratioHead.slice("ratio to ".length),
     rows,
   };
-  if (key !== `${entry.set}:${entry.mode}:${entry.fs}`) {
-    throw new Error(`entry ${key}: its title says ${entry.set}, ${entry.mode} cache, ${entry.fs}`);
+  // A scenario entry (bench/net.ts --scenario) has the scenario id first in its key and its title first in its heading.
+  const parts = key.split(":");
+  if (t[1] !== undefined) {
+    if (parts.length !== 4) throw new Error(`entry ${key}: a scenario title ('${t[1]}') but no scenario in the key`);
+    entry.scenario = { id: parts[0], title: t[1] };
+  }
+  const expectKey = `${entry.scenario ? `${entry.scenario.id}:` : ""}${entry.set}:${entry.mode}:${entry.fs}`;
+  if (key !== expectKey) {
+    throw new Error(`entry ${key}: its title says ${entry.scenario ? `${entry.scenario.title}, ` : ""}${entry.set}, ${entry.mode} cache, ${entry.fs}`);
   }
   return entry;
 }

@@ -65,6 +65,38 @@ const SAMPLE = [
   "",
 ].join("\n");
 
+function scenarioEntry(id: string, title: string, set: string, ratioTo: string, rows: string[], target = false): string {
+  return [
+    `<!-- entry:${id}:${set}:warm:ext4 rank:${id.length} -->`,
+    `### ${title} — ${set}: 100,000 files of 3-5 KiB over 100-1000 directories (100000 files, 385 dirs, 390.4 MiB), warm cache, ext4`,
+    "",
+    META,
+    "Command: `bun bench/net.ts --scenario all`; uring-sync: `dist/uring-sync` (sha256:0); commands: `a; b`; took 99 s; load average (1 min) 1.00 before, 1.00 after.",
+    "",
+    `| tool | runs | median s | min s | max s | ratio to ${ratioTo} |${target ? " target |" : ""}`,
+    `|---|---|---|---|---|---|${target ? "---|" : ""}`,
+    ...rows,
+    "",
+  ].join("\n");
+}
+
+/** A net-sync section as bench/net.ts --scenario writes it: scenario keys and titles, a baseline per scenario. */
+const SCENARIOS_SAMPLE = [
+  "<!-- net-sync:begin -->",
+  "## Network sync scenarios over loopback (bench/net.ts --scenario)",
+  "",
+  scenarioEntry("rerun", "Re-run, nothing changed", "small100k", "rsync over ssh", [
+    "| uring-sync (encrypted) | 3 | 0.900 | 0.800 | 1.000 | 0.30 | ≤ 0.33 (met) |",
+    "| rsync -a over ssh (chacha20-poly1305) | 3 | 3.000 | 2.900 | 3.100 | 1.00 |  |",
+  ], true),
+  scenarioEntry("streams", "Parallel streams", "small100k", "-j 1", [
+    "| uring-sync (encrypted) -j 1 | 0 | skipped: n/a: -j not supported (unknown option -j) |  |  |  |",
+    "| uring-sync (encrypted) -j 2 | 0 | skipped: n/a: -j not supported (unknown option -j) |  |  |  |",
+  ]),
+  "<!-- net-sync:end -->",
+  "",
+].join("\n");
+
 describe("RESULTS.md parser", () => {
   test("splitRow unescapes \\| and keeps empty cells", () => {
     expect(splitRow("| tar \\| tar | 3 |  | x |")).toEqual(["tar | tar", "3", "", "x"]);
@@ -106,6 +138,21 @@ describe("RESULTS.md parser", () => {
       skipped: "exit 1: boom | bang",
       target: { value: 0.45, met: null },
     });
+  });
+
+  test("scenario entries: the scenario id from the key, the title from the heading, per-entry baselines", () => {
+    const s = parseSection(SCENARIOS_SAMPLE, "net-sync");
+    expect(s?.entries.map((e) => [e.key, e.scenario, e.set, e.baseline])).toEqual([
+      ["rerun:small100k:warm:ext4", { id: "rerun", title: "Re-run, nothing changed" }, "small100k", "rsync over ssh"],
+      ["streams:small100k:warm:ext4", { id: "streams", title: "Parallel streams" }, "small100k", "-j 1"],
+    ]);
+    expect(s?.entries[0].rows[0].target).toEqual({ value: 0.33, met: true });
+    expect(s?.entries[1].rows[1].skipped).toBe("n/a: -j not supported (unknown option -j)");
+    const body = scenarioEntry("rerun", "Re-run, nothing changed", "small100k", "rsync over ssh", ["| x | 3 | 1.000 | 1.000 | 1.000 | 1.00 |"]);
+    const withoutMarker = body.slice(body.indexOf("\n") + 1);
+    expect(parseEntry("rerun:small100k:warm:ext4", withoutMarker).scenario?.id).toBe("rerun");
+    expect(() => parseEntry("small100k:warm:ext4", withoutMarker)).toThrow("no scenario in the key");
+    expect(() => parseEntry("streams:small100k:warm:ext4", withoutMarker.replace("Re-run, nothing changed — ", ""))).toThrow("its title says small100k");
   });
 
   test("absent sections are undefined; malformed entries are errors, not dropped figures", () => {
@@ -208,7 +255,10 @@ describe("generator", () => {
     const b = chartsFromResults(SAMPLE);
     expect(a.charts.map((c) => c.name)).toEqual(["copy-warm-ext4.svg", "copy-cold-ext4.svg"]);
     expect(a.charts.map((c) => c.svg)).toEqual(b.charts.map((c) => c.svg));
-    expect(a.notes).toEqual(["no net section with entries: run bench/net.ts"]);
+    expect(a.notes).toEqual([
+      "no net section with entries: run bench/net.ts",
+      "no net-sync section with entries: run bench/net.ts --scenario rerun,changed1,streams,latency",
+    ]);
     const [warm, cold] = a.charts;
     expect(warm.tools).toEqual(["uring-sync", "cp -r", "tar | tar"]);
     expect(cold.tools).toEqual(["uring-sync", "cp -r", "cp -a"]);
@@ -230,6 +280,25 @@ describe("generator", () => {
     expect(findAll(coldSvg, "desc")[0].text).toContain("uring-sync skipped (exit 1: boom | bang)");
     const barTitles = findAll(coldSvg, "rect").flatMap((r) => findAll(r, "title").map((t) => t.text));
     expect(barTitles).toEqual(["cp -r: 1.00× (1.000 s)", "cp -a: 1.20× (1.200 s)"]);
+  });
+
+  test("scenario sections: one chart, a group per scenario naming its own baseline, skipped tools listed", () => {
+    const { charts, notes } = chartsFromResults(SAMPLE + SCENARIOS_SAMPLE);
+    expect(charts.map((c) => c.name)).toEqual(["copy-warm-ext4.svg", "copy-cold-ext4.svg", "net-sync-warm-ext4.svg"]);
+    expect(notes).toEqual(["no net section with entries: run bench/net.ts"]);
+    const c = charts[2];
+    expect(c.section).toBe("net-sync");
+    expect(c.tools).toEqual(["uring-sync (encrypted)", "rsync -a over ssh (chacha20-poly1305)", "uring-sync (encrypted) -j 1", "uring-sync (encrypted) -j 2"]);
+    const svg = parseXml(c.svg);
+    checkAccessible(svg);
+    const texts = visibleTexts(svg);
+    for (const tool of c.tools) expect(texts).toContain(tool);
+    expect(texts.join(" ")).toContain("Re-run, nothing changed"); // wrapped to the label column
+    expect(texts).toContain("baseline = 1.00");
+    expect(texts.join(" ")).toContain("relative to -j 1");
+    expect(texts.join(" ")).toContain("relative to rsync over ssh");
+    expect(texts).toContain("0.30× (0.900 s)");
+    expect(texts.filter((t) => t === "skipped")).toHaveLength(2);
   });
 
   test("writeCharts writes next to the results file and removes charts whose figures are gone", () => {
@@ -272,8 +341,10 @@ describe("committed charts (bench/charts/) match bench/RESULTS.md", () => {
       const section = parseSection(text, c.section);
       const entries = (section?.entries ?? []).filter((e) => e.mode === c.mode && e.fs === c.fs);
       expect(entries.length).toBeGreaterThan(0);
+      const all = texts.join(" ");
       for (const e of entries) {
-        expect(texts).toContain(e.set);
+        expect(all).toContain(e.set);
+        if (e.scenario !== undefined) expect(all).toContain(e.scenario.title); // label lines are consecutive <text>s
         for (const r of e.rows) {
           expect(texts).toContain(r.tool);
           if (r.median !== null && r.ratio !== null) expect(texts).toContain(`${r.ratio.toFixed(2)}× (${r.median.toFixed(3)} s)`);
