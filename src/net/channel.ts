@@ -186,8 +186,8 @@ export class Channel implements CompletionTarget {
 
   /**
    * Queues `len` plaintext bytes at `view` (address `addr`, fixed memory). `more` = more
-   * data follows soon (kTLS/TCP may hold a partial record). `done` runs once the bytes
-   * are no longer needed (sealed, or sent).
+   * data follows soon (kTLS/TCP may hold a partial record). `done` runs from the SEND
+   * completion of these bytes (in every mode; never from inside this call).
    */
   send(view: Uint8Array, addr: number, len: number, more: boolean, done?: () => void): void {
     if (this.closed) throw new Error("channel is closed");
@@ -236,10 +236,10 @@ export class Channel implements CompletionTarget {
         this.userSealed = 0;
         Bun.gc(false);
       }
-      // The plaintext is no longer needed.
-      const done = it.done;
-      it.done = undefined;
-      done?.();
+      // `done` waits for this item's SEND completion, as in plaintext and kTLS mode, although
+      // the plaintext is free now: engines pump from `done`, and the completion of the last
+      // send is how they learn the connection went idle (a sender with a half-full buffer
+      // waits for exactly that; calling `done` here, inside send(), left it waiting forever).
     }
   }
 

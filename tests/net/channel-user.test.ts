@@ -128,6 +128,45 @@ describe("user-space records through two channels", () => {
     }, 60_000);
   }
 
+  for (const mode of ["user", "plain"] as const) {
+    test(`${mode}: done runs from the SEND completion, never inside send(), and the last one sees the channel idle`, async () => {
+      // Engines pump from `done` and use the last completion to learn the connection is idle
+      // (the sender then flushes its half-full buffer); a `done` run inside send() was lost
+      // to the sender's re-entrancy guard and stalled want-mode transfers for good.
+      const ring = openRing({ entries: 64 });
+      const loop = new Loop(ring, 1);
+      const listener = new LoopbackListener(3000);
+      const pair = listener.connect();
+      listener.close();
+      const key = pattern(16, 1);
+      const iv = pattern(12, 2);
+      const tx = new Channel(loop, pair.client, {
+        tx: mode, rx: mode, cipher: "aes-128-gcm", maxSend: 1 << 16,
+        sealer: mode === "user" ? new RecordSealer("aes-128-gcm", key, iv) : undefined,
+        opener: mode === "user" ? new RecordOpener("aes-128-gcm", key, iv) : undefined,
+      });
+      const src = pinned(3 << 16);
+      let inSend = false;
+      const calls: { item: number; inSend: boolean; idle: boolean }[] = [];
+      for (let i = 0; i < 3; i++) {
+        inSend = true;
+        tx.send(src.u8.subarray(i << 16), src.addr + (i << 16), 1 << 16, i < 2, () => calls.push({ item: i, inSend, idle: tx.sendIdle }));
+        inSend = false;
+      }
+      const until = loop.now() + 10_000;
+      await loop.run(() => calls.length === 3 || loop.now() > until);
+      expect(calls.map((c) => c.item)).toEqual([0, 1, 2]);
+      expect(calls.some((c) => c.inSend)).toBe(false);
+      expect(calls[2].idle).toBe(true);
+      expect(tx.sentBytes).toBe(3 << 16);
+      tx.abort();
+      await loop.run(() => !tx.busy || loop.now() > until);
+      tx.close();
+      pair.close();
+      ring.close();
+    });
+  }
+
   test("a flipped bit on the wire is a record error for the receiving channel, and nothing after it is delivered", async () => {
     const ring = openRing({ entries: 64 });
     const loop = new Loop(ring, 1);
