@@ -11,6 +11,7 @@
  *   host); the next line starts once it is listening. A one-time code it prints is typed
  *   at the prompt of a later `uring-sync send` that has no other secret, through a
  *   pseudo-terminal, as a user would. Every receiver must exit 0 by the end of its block.
+ * - Port 7000 in a command is replaced by a free port (this machine is shared).
  * - Every other line must exit 0. After a send, the receiver's tree must equal the
  *   sender's.
  */
@@ -85,6 +86,13 @@ async function collect(stream: ReadableStream<Uint8Array>, sink: { text: string 
   for await (const chunk of stream) sink.text += dec.decode(chunk, { stream: true });
 }
 
+async function freePort(): Promise<number> {
+  const server = Bun.listen({ hostname: "::", port: 0, socket: { data() {} } });
+  const port = server.port;
+  server.stop(true);
+  return port;
+}
+
 async function waitUntil(cond: () => boolean, ms: number, what: string): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
@@ -99,6 +107,7 @@ async function runExample(ex: Example, bin: string): Promise<void> {
   const exports: string[] = [];
   const receivers: Background[] = [];
   let code: string | undefined;
+  const port = await freePort();
   const steps = mkdtempSync("/tmp/uring-sync-readme-steps-");
   roots.push(steps);
   let n = 0;
@@ -116,7 +125,9 @@ async function runExample(ex: Example, bin: string): Promise<void> {
   }
 
   async function runCommands(): Promise<void> {
-  for (const cmd of ex.commands) {
+  for (const line of ex.commands) {
+    // The README's port may be taken on a shared machine: same command, a free port.
+    const cmd = line.replace(/\b7000\b/g, String(port));
     const where = `README.md:${ex.line} \`${cmd}\``;
     if (cmd.startsWith("export ")) {
       exports.push(cmd);
@@ -139,9 +150,22 @@ async function runExample(ex: Example, bin: string): Promise<void> {
     // `script` gives send a terminal, so it asks for the code, and types stdin into it.
     const argv = typed ? ["script", "-qfec", `bash ${file}`, "/dev/null"] : ["bash", file];
     if (typed) expect(code, `${where}: no receiver printed a code to type`).toBeDefined();
-    const p = Bun.spawnSync(argv, { cwd: dir, env, stdin: typed ? Buffer.from(`${code}\n`) : "ignore", stdout: "pipe", stderr: "pipe", timeout: 120_000 });
-    const out = `${p.stdout.toString()}${p.stderr.toString()}`;
-    expect(p.exitCode, `${where} failed:\n${out}\n${receivers.map((r) => r.stderr()).join("\n")}`).toBe(0);
+    const proc = Bun.spawn(argv, { cwd: dir, env, stdin: typed ? "pipe" : "ignore", stdout: "pipe", stderr: "pipe" });
+    const sink = { text: "" };
+    const reading = Promise.all([collect(proc.stdout as ReadableStream<Uint8Array>, sink), collect(proc.stderr as ReadableStream<Uint8Array>, sink)]);
+    if (typed) {
+      // Type the code when the prompt is on the screen, as a user would.
+      await waitUntil(() => sink.text.includes("Code (or secret) from the receiver") || proc.exitCode !== null, 60_000, `${where} to ask for the code`);
+      const stdin = proc.stdin as import("bun").FileSink;
+      stdin.write(`${code}\n`);
+      await stdin.flush();
+    }
+    const timer = setTimeout(() => proc.kill("SIGKILL"), 120_000);
+    const exitCode = await proc.exited;
+    clearTimeout(timer);
+    await reading;
+    const out = sink.text;
+    expect(exitCode, `${where} failed:\n${out}\n${receivers.map((r) => r.stderr()).join("\n")}`).toBe(0);
     if (typed) expect(out, `${where}: the prompt was not shown`).toContain("Code (or secret) from the receiver");
     if (/^uring-sync send\b/.test(cmd)) {
       const src = firstPositional(cmd, "send");
