@@ -19,6 +19,7 @@ const SYMBOLS = {
   io_uring_unregister_files: { args: ["ptr"], returns: "i32" },
   io_uring_register_buffers: { args: ["ptr", "ptr", "u32"], returns: "i32" },
   io_uring_unregister_buffers: { args: ["ptr"], returns: "i32" },
+  io_uring_register_iowq_max_workers: { args: ["ptr", "ptr"], returns: "i32" },
   io_uring_get_probe_ring: { args: ["ptr"], returns: "ptr" },
   io_uring_free_probe: { args: ["ptr"], returns: "void" },
 } as const;

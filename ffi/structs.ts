@@ -154,7 +154,7 @@ export const TIMEOUT_F = { ABS: 1 << 0, ETIME_SUCCESS: 1 << 5 } as const;
 export const FSYNC_DATASYNC = 1;
 export const FILE_INDEX_ALLOC = 0xffffffff;
 export const OFF = { SQ_RING: 0, CQ_RING: 0x8000000, SQES: 0x10000000 } as const;
-export const REGISTER = { BUFFERS: 0, UNREGISTER_BUFFERS: 1, FILES: 2, UNREGISTER_FILES: 3, PROBE: 8, FILES2: 13 } as const;
+export const REGISTER = { BUFFERS: 0, UNREGISTER_BUFFERS: 1, FILES: 2, UNREGISTER_FILES: 3, PROBE: 8, FILES2: 13, IOWQ_MAX_WORKERS: 19 } as const;
 export const RSRC_REGISTER_SPARSE = 1;
 export const PROBE_OP_SUPPORTED = 1;
 

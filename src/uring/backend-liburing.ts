@@ -81,6 +81,11 @@ export class LiburingBackend implements RingBackend {
     return this.lib.io_uring_register_buffers(this.ring, iovecs as Pointer, count);
   }
 
+  setIowqMaxWorkers(bounded: number, unbounded: number): number {
+    const v = new Uint32Array([bounded, unbounded]);
+    return this.lib.io_uring_register_iowq_max_workers(this.ring, ptr(v));
+  }
+
   unregisterBuffers(): number {
     return this.lib.io_uring_unregister_buffers(this.ring);
   }

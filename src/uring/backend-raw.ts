@@ -117,6 +117,12 @@ export class RawBackend implements RingBackend {
     return this.register(REGISTER.UNREGISTER_BUFFERS, 0, 0);
   }
 
+  setIowqMaxWorkers(bounded: number, unbounded: number): number {
+    const v = new Uint32Array([bounded, unbounded]);
+    const r = this.register(REGISTER.IOWQ_MAX_WORKERS, ptr(v) as number, 2);
+    return r < 0 ? r : 0;
+  }
+
   probe(): boolean[] | null {
     const ops = 256;
     const buf = new Uint8Array(URING_PROBE.size + ops * URING_PROBE.opSize);

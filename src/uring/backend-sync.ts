@@ -531,6 +531,10 @@ export class SyncBackend implements RingBackend {
     return 0;
   }
 
+  setIowqMaxWorkers(_bounded: number, _unbounded: number): number {
+    return 0;
+  }
+
   registerBuffers(_iovecs: number, _count: number): number {
     return 0;
   }

@@ -62,6 +62,12 @@ export interface RingBackend {
   /** IORING_REGISTER_BUFFERS with an iovec array at `iovecs`. Returns 0 or -errno. */
   registerBuffers(iovecs: number, count: number): number;
   unregisterBuffers(): number;
+  /**
+   * IORING_REGISTER_IOWQ_MAX_WORKERS: at most `bounded` io-wq workers for bounded work
+   * (regular files: an OPENAT that must read an inode) and `unbounded` for the rest; 0
+   * keeps a limit. Returns 0 or -errno (the synchronous emulation has no io-wq: 0).
+   */
+  setIowqMaxWorkers(bounded: number, unbounded: number): number;
   /** Which opcodes the kernel supports (index = opcode), or null if the probe failed. */
   probe(): boolean[] | null;
   close(): void;

@@ -181,6 +181,15 @@ describe.each(BACKENDS)("prep helpers on the %s backend", (backend) => {
     expect(libc.pread(fd, buf, 16, 0)).toBe(6);
   });
 
+  test("io-wq worker limits can be raised (and the ring still works after)", () => {
+    expect(ring.backend.setIowqMaxWorkers(64, 0)).toBe(0);
+    writeFileSync(tmp.path("after-iowq"), "still fine");
+    const path = tmp.c("after-iowq");
+    const [fd] = runBatch(ring, [(s) => prepOpenat(ring, s, AT.FDCWD, addressOf(path), O.RDONLY, 0)]);
+    expect(fd).toBeGreaterThanOrEqual(0);
+    track(fd);
+  });
+
   test("OPENAT direct into a sparse file table, READ through the fixed file, CLOSE direct", () => {
     writeFileSync(tmp.path("direct"), "direct descriptor data");
     expect(ring.backend.registerFiles(4)).toBe(0);
