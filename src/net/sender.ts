@@ -715,7 +715,10 @@ export class SendEngine implements ChannelSink {
       this.closedBufs.shift();
       for (const e of b.ends) if (e.file.failure !== undefined) b.mem.u8[e.at] = MSG_FILE_ABORT;
       const last = this.listEndQueued && this.closedBufs.length === 0 && (this.cur === undefined || this.cur.fill === 0);
-      ch.send(b.mem.u8, b.mem.addr, b.fill, !last, () => {
+      // MSG_MORE only when another buffer is ready right behind: ENTRYs waiting for their
+      // WANT/SKIP must not sit in the kernel's cork (up to 200 ms) while the receiver waits.
+      const more = !last && this.closedBufs.length > 0;
+      ch.send(b.mem.u8, b.mem.addr, b.fill, more, () => {
         this.free.push(b);
         this.pump();
       });
