@@ -11,7 +11,7 @@ import { bool, int, list, size, type Parsed } from "./args.ts";
 import type { Command } from "./command.ts";
 import { FILTER_OPTIONS, OUTPUT_OPTIONS, PARALLEL_OPTIONS, RING_OPTIONS, SYNC_OPTIONS } from "./common.ts";
 import { EXIT } from "./exit.ts";
-import { formatBytes, formatCount, ProgressLine } from "./progress.ts";
+import { formatBytes, formatCount, plural, ProgressLine } from "./progress.ts";
 import { log, printJson } from "./report.ts";
 
 /** Errors printed one by one; past this, only counted (all are in --json up to the engine's cap). */
@@ -72,10 +72,10 @@ export const copy: Command = {
 function oneLine(r: CopyResult): string {
   const size = formatBytes(r.bytes);
   const verb = r.dryRun ? "would copy" : "copied";
-  const parts = [`${verb} ${formatCount(r.filesCopied)} files (${size}) in ${r.seconds.toFixed(r.seconds < 10 ? 2 : 1)} s`];
+  const parts = [`${verb} ${plural(r.filesCopied, "file")} (${size}) in ${r.seconds.toFixed(r.seconds < 10 ? 2 : 1)} s`];
   parts.push(`skipped ${formatCount(r.filesSkipped)} unchanged`);
   if (r.deleted > 0) parts.push(`${r.dryRun ? "would delete" : "deleted"} ${formatCount(r.deleted)}`);
-  if (r.specialsSkipped > 0) parts.push(`${formatCount(r.specialsSkipped)} special files skipped`);
+  if (r.specialsSkipped > 0) parts.push(`${plural(r.specialsSkipped, "special file")} skipped`);
   parts.push(`${formatCount(r.filesFailed)} failed`);
   const head = r.dryRun ? "dry run: " : r.interrupted ? "interrupted: " : r.stoppedBy !== null ? `stopped (${r.stoppedBy}): ` : "";
   return `${head}${parts.join(", ")} — backend ${r.backend}`;

@@ -37,12 +37,20 @@ export function formatCount(n: number): string {
   return Math.round(n).toLocaleString("en-US");
 }
 
+/**
+ * A count and its noun for people: plural(1, "file") -> "1 file", plural(12345, "file") ->
+ * "12,345 files", plural(2, "entry", "entries") -> "2 entries". --json keeps bare numbers.
+ */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${formatCount(n)} ${Math.round(n) === 1 ? one : many}`;
+}
+
 /** The progress line for one snapshot (no terminal control characters). */
 export function progressLine(p: CopyProgress): string {
   const rate = `${formatBytes(p.rate)}/s`;
   const failed = p.filesFailed > 0 ? `, ${formatCount(p.filesFailed)} failed` : "";
   if (p.scanning) {
-    return `scanning: ${formatCount(p.filesTotal)} files (${formatBytes(p.bytesTotal)}) found; done ${formatCount(p.filesDone)} files, ${formatBytes(p.bytesDone)}${failed}, ${rate}`;
+    return `scanning: ${plural(p.filesTotal, "file")} (${formatBytes(p.bytesTotal)}) found; done ${plural(p.filesDone, "file")}, ${formatBytes(p.bytesDone)}${failed}, ${rate}`;
   }
   const pct = p.bytesTotal > 0 ? ` (${Math.min(100, Math.floor((100 * p.bytesDone) / p.bytesTotal))}%)` : "";
   const eta = p.eta === null ? "" : `, ETA ${formatDuration(p.eta)}`;

@@ -1,6 +1,6 @@
 // Unit tests for src/cli/progress.ts: what the copy's progress line says.
 import { describe, expect, test } from "bun:test";
-import { formatBytes, formatCount, formatDuration, progressLine } from "../../src/cli/progress.ts";
+import { formatBytes, formatCount, formatDuration, plural, progressLine } from "../../src/cli/progress.ts";
 import type { CopyProgress } from "../../src/copy/engine.ts";
 
 const p = (over: Partial<CopyProgress>): CopyProgress => ({
@@ -23,12 +23,21 @@ describe("formatting", () => {
     expect(formatDuration(3725)).toBe("1:02:05");
     expect(formatCount(1234567)).toBe("1,234,567");
   });
+
+  test("counted nouns: singular for exactly one, the plural otherwise", () => {
+    expect(plural(1, "file")).toBe("1 file");
+    expect(plural(0, "file")).toBe("0 files");
+    expect(plural(12345, "file")).toBe("12,345 files");
+    expect(plural(1, "entry", "entries")).toBe("1 entry");
+    expect(plural(2, "entry", "entries")).toBe("2 entries");
+  });
 });
 
 describe("progressLine", () => {
   test("while scanning: the count found so far, no ETA", () => {
     const l = progressLine(p({ scanning: true, filesTotal: 12345, bytesTotal: 2 * 1024 ** 3, filesDone: 100, bytesDone: 1024 ** 2, rate: 1024 ** 2, eta: 5 }));
-    expect(l).toStartWith("scanning: 12,345 files (2.00 GiB) found");
+    expect(l).toStartWith("scanning: 12,345 files (2.00 GiB) found; done 100 files,");
+    expect(progressLine(p({ scanning: true, filesTotal: 1, filesDone: 1 }))).toStartWith("scanning: 1 file (0 B) found; done 1 file,");
     expect(l).toContain("1.00 MiB/s");
     expect(l).not.toContain("ETA");
   });

@@ -587,6 +587,18 @@ describe("interface", () => {
     expect(all[0], "the summary should say how many files were copied").toMatch(/\b3\b/);
   });
 
+  test("the summary counts in words: 1 file, 2 files", async () => {
+    const src = freshDst("plural-src");
+    writeTree(src, { "one.txt": Buffer.alloc(5, 1) });
+    const one = await runCli([src, freshDst("plural-1")]);
+    expectExit(one, 0);
+    expect(one.stdout + one.stderr).toMatch(/^uring-sync: copied 1 file \(5 B\) in [0-9.]+ s, skipped 0 unchanged, 0 failed/);
+    writeTree(src, { "two.txt": Buffer.alloc(5, 2) });
+    const two = await runCli([src, freshDst("plural-2")]);
+    expectExit(two, 0);
+    expect(two.stdout + two.stderr).toMatch(/^uring-sync: copied 2 files \(10 B\) in /);
+  });
+
   test("--quiet prints nothing on success", async () => {
     const src = simple();
     const dst = freshDst("quiet");
