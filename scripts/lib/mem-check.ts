@@ -10,7 +10,10 @@
 import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { dlopen } from "bun:ffi";
+import { E } from "../../ffi/errno.ts";
+import { cstr, errno, libc } from "../../ffi/libc.ts";
+import { O } from "../../ffi/structs.ts";
+import { SysError } from "../../src/errors.ts";
 import { ensureExt4 } from "../../bench/lib/mount.ts";
 
 export const REPO = resolve(import.meta.dir, "..", "..");
@@ -87,25 +90,25 @@ export const PER_DIR = 1000;
  * for a million files. Returns the seconds it took.
  */
 export function buildSmallFileTree(src: string, files: number): number {
-  const libc = dlopen("libc.so.6", {
-    openat: { args: ["i32", "ptr", "i32", "u32"], returns: "i32" },
-    write: { args: ["i32", "ptr", "u64"], returns: "i64" },
-    close: { args: ["i32"], returns: "i32" },
-    open: { args: ["ptr", "i32", "u32"], returns: "i32" },
-  }).symbols;
   const t0 = performance.now();
   const tiny = Buffer.alloc(100, 0x61);
   for (let d = 0; d * PER_DIR < files; d++) {
     const dir = join(src, `d${String(d).padStart(4, "0")}`);
     mkdirSync(dir, { recursive: true });
-    const dfd = libc.open(Buffer.from(`${dir}\0`), 0o200000, 0);
-    for (let f = 0; f < PER_DIR && d * PER_DIR + f < files; f++) {
-      const fd = libc.openat(dfd, Buffer.from(`f${f}\0`), 0o1101 /* O_WRONLY|O_CREAT|O_TRUNC */, 0o644);
-      if (fd < 0) throw new Error(`creating ${dir}/f${f} failed`);
-      if (f % 10 === 0) libc.write(fd, tiny, tiny.length);
-      libc.close(fd);
+    const dfd = libc.open(cstr(dir), O.RDONLY | O.DIRECTORY | O.CLOEXEC, 0);
+    if (dfd < 0) throw new SysError("open", errno(), dir);
+    try {
+      for (let f = 0; f < PER_DIR && d * PER_DIR + f < files; f++) {
+        const fd = libc.openat(dfd, cstr(`f${f}`), O.WRONLY | O.CREAT | O.TRUNC | O.CLOEXEC, 0o644);
+        if (fd < 0) throw new SysError("openat", errno(), `${dir}/f${f}`);
+        const n = f % 10 === 0 ? Number(libc.write(fd, tiny, tiny.length)) : tiny.length;
+        const e = n !== tiny.length ? errno() : 0;
+        libc.close(fd);
+        if (n !== tiny.length) throw new SysError("write", n < 0 ? e : E.EIO, `${dir}/f${f}`);
+      }
+    } finally {
+      libc.close(dfd);
     }
-    libc.close(dfd);
   }
   return (performance.now() - t0) / 1000;
 }
