@@ -22,8 +22,8 @@ import {
   splitFlags,
   uringSyncCommand,
 } from "./lib/cli.ts";
-import { CompetitorFailure, expectedStats, renderCommands, renderTable, runRounds, type Tool } from "./lib/harness.ts";
-import { busyProcesses, commandLine, formatMachine, loadAvg, machineInfo, toolVersions } from "./lib/machine.ts";
+import { CompetitorFailure, expectedStats, measureSet, renderCommands, renderTable, type Tool } from "./lib/harness.ts";
+import { commandLine, formatMachine, machineInfo, toolVersions } from "./lib/machine.ts";
 import { dumpJson, entryFor, type SetReport } from "./lib/report.ts";
 import { updateSection } from "./lib/results.ts";
 import { interrupted, pipeline, timedRun, type CacheMode } from "./lib/run.ts";
@@ -160,35 +160,19 @@ async function main(): Promise<void> {
       if (d === undefined) continue;
       const expected = expectedStats(d.dir, d.marker);
       for (const mode of modes) {
-        const startedAt = new Date().toISOString();
-        const loadBefore = loadAvg();
-        const busy = busyProcesses();
-        if (busy.length > 0) log(`warning: the machine is busy (${busy.join(", ")}); expect noise`);
-        const t0 = performance.now();
-        log(`${set} ${mode}: ${tools.map((t) => t.label).join(", ")}; ${runs} runs each`);
-        const outcomes = await runRounds({
-          title: set,
-          tools,
-          src: d.dir,
-          dstRoot: dstRoot(fs, "copy"),
-          runs,
-          warmup,
-          mode,
-          expected,
-          fs,
-          trimEvery,
-          log,
-        });
-        const table = renderTable(outcomes, BASELINE, "cp -r", (t) => (t.id.startsWith("uring-sync") ? copyTarget(set, mode) : undefined));
-        const seconds = (performance.now() - t0) / 1000;
-        reports.push({ set, mode, stats: expected, outcomes, table, startedAt, seconds, loadBefore, loadAfter: loadAvg() });
+        const report = await measureSet(
+          set,
+          { title: set, tools, src: d.dir, dstRoot: dstRoot(fs, "copy"), runs, warmup, mode, expected, fs, trimEvery, log },
+          (outcomes) => renderTable(outcomes, BASELINE, "cp -r", (t) => (t.id.startsWith("uring-sync") ? copyTarget(set, mode) : undefined)),
+        );
+        reports.push(report);
         const note = rebuildNote(us);
         if (note !== undefined) {
           notes.set(`${set}:${mode}`, note);
           log(`warning: ${note}`);
         }
-        console.log(`\n### ${set} (${DATASETS[set].description}), ${mode} cache, ${fs.kind}\n\n${table}\n`);
-        log(`${set} ${mode} took ${seconds.toFixed(1)} s`);
+        console.log(`\n### ${set} (${DATASETS[set].description}), ${mode} cache, ${fs.kind}\n\n${report.table}\n`);
+        log(`${set} ${mode} took ${report.seconds.toFixed(1)} s`);
       }
     }
   } catch (e) {

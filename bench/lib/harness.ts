@@ -9,7 +9,10 @@
 
 import { existsSync, mkdirSync, openSync, readSync, closeSync } from "node:fs";
 import { join, resolve } from "node:path";
+import type { DatasetName } from "./datasets.ts";
+import { busyProcesses, loadAvg } from "./machine.ts";
 import type { BenchFs } from "./mount.ts";
+import type { SetReport } from "./report.ts";
 import { trim } from "./mount.ts";
 import { failureNote, interrupted, ok, prepareCache, removeTree, type CacheMode, type RunResult } from "./run.ts";
 import { formatRatio, formatSeconds, formatTarget, markdownTable, ratio, summarize } from "./stats.ts";
@@ -154,6 +157,24 @@ function cell(s: string): string {
   return s.replaceAll("|", "\\|").replaceAll("\n", " ");
 }
 
+
+/**
+ * One data set in one cache mode, as copy.ts and net.ts report it: a warning when other
+ * processes load the machine, every tool over the rounds (runRounds), the table that
+ * `render` makes of the outcomes, and the load average before and after.
+ */
+export async function measureSet(set: DatasetName, o: RoundsOptions, render: (outcomes: ToolOutcome[]) => string): Promise<SetReport> {
+  const startedAt = new Date().toISOString();
+  const loadBefore = loadAvg();
+  const busy = busyProcesses();
+  if (busy.length > 0) o.log(`warning: the machine is busy (${busy.join(", ")}); expect noise`);
+  const t0 = performance.now();
+  o.log(`${set} ${o.mode}: ${o.tools.map((t) => t.label).join(", ")}; ${o.runs} runs each`);
+  const outcomes = await runRounds(o);
+  const table = render(outcomes);
+  const seconds = (performance.now() - t0) / 1000;
+  return { set, mode: o.mode, stats: o.expected, outcomes, table, startedAt, seconds, loadBefore, loadAfter: loadAvg() };
+}
 /** One markdown table: tool, runs, median, min, max, ratio to the baseline, and a target column. */
 export function renderTable(
   outcomes: readonly ToolOutcome[],

@@ -107,9 +107,8 @@ function adopt(c: Killable, exited: Promise<unknown>): void {
   void exited.finally(() => children.delete(c));
 }
 
-/** Runs argv once and measures its wall time; never throws for a failing command. */
-export async function timedRun(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-  const t0 = performance.now();
+/** Starts argv with stdout discarded and stderr piped; killed with the benchmark when it is interrupted. */
+function spawnAdopted(argv: readonly string[], opts: RunOptions): Bun.Subprocess<"ignore", "ignore", "pipe"> {
   const proc = Bun.spawn([...argv], {
     cwd: opts.cwd,
     env: mergedEnv(opts.env),
@@ -118,6 +117,13 @@ export async function timedRun(argv: readonly string[], opts: RunOptions = {}): 
     stderr: "pipe",
   });
   adopt(proc, proc.exited);
+  return proc;
+}
+
+/** Runs argv once and measures its wall time; never throws for a failing command. */
+export async function timedRun(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  const t0 = performance.now();
+  const proc = spawnAdopted(argv, opts);
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
@@ -208,14 +214,7 @@ export interface Background {
 
 /** Starts a long-running process (server, receiver); stderr is collected; killed on interruption. */
 export function spawnBackground(argv: readonly string[], opts: RunOptions = {}): Background {
-  const proc = Bun.spawn([...argv], {
-    cwd: opts.cwd,
-    env: mergedEnv(opts.env),
-    stdin: "ignore",
-    stdout: "ignore",
-    stderr: "pipe",
-  });
-  adopt(proc, proc.exited);
+  const proc = spawnAdopted(argv, opts);
   const stderrP = new Response(proc.stderr).text();
   const done = proc.exited.then(async (code) => {
     const at = performance.now();
