@@ -186,7 +186,8 @@ export class Channel implements CompletionTarget {
 
   /**
    * Queues `len` plaintext bytes at `view` (address `addr`, fixed memory). `more` = more
-   * data follows soon (kTLS/TCP may hold a partial record). `done` runs from the SEND
+   * data follows soon; only a hint now: MSG_MORE is set only while later bytes are
+   * already queued (see pumpSend), so nothing waits in the kernel. `done` runs from the SEND
    * completion of these bytes (in every mode; never from inside this call).
    */
   send(view: Uint8Array, addr: number, len: number, more: boolean, done?: () => void): void {
@@ -256,7 +257,13 @@ export class Channel implements CompletionTarget {
     this.queue.shift();
     this.sendInFlight = it;
     this.sendDone = 0;
-    if (this.tx === "kernel" && !it.alert) this.countKernelRecords(it.len, it.more || this.queue.length > 0);
+    // MSG_MORE only while later bytes are already queued, whatever the caller's `more`
+    // says: a caller that says "more" and then waits for its peer (the sender waiting for
+    // WANTs) would leave the kernel holding the last partial kTLS record, or TCP segment,
+    // that the peer needs in order to answer: a deadlock until the idle timeout. Decided
+    // once per item, so the kTLS record count and every resubmit of a short send agree.
+    it.more = this.queue.length > 0;
+    if (this.tx === "kernel" && !it.alert) this.countKernelRecords(it.len, it.more);
     this.submitSend();
   }
 
@@ -283,8 +290,8 @@ export class Channel implements CompletionTarget {
     } else {
       const base = it.sealed !== undefined ? it.sealed.addr : it.addr;
       const len = it.sealed !== undefined ? it.sealedLen : it.len;
-      // More queued behind this one, or the caller said more is coming: let TCP/kTLS wait.
-      const more = it.more || this.queue.length > 0;
+      // More queued behind this one (decided in pumpSend): let TCP/kTLS fill the segment/record.
+      const more = it.more;
       prepSend(ring, sqe, this.fd, base + this.sendDone, len - this.sendDone, MSG.NOSIGNAL | (more ? MSG.MORE : 0));
     }
     this.sendUserData = ring.track(this, TAG_SEND);
