@@ -259,8 +259,9 @@ export class RecvEngine implements ChannelSink {
   private readonly names = new NamePool();
   private readonly writePool: WriteOp[] = [];
   private readonly files = new Map<number, DstFile>();
-  /** Ids already used, with the final path of finished regular files (for hard links). */
-  private readonly ids = new Map<number, string | null>();
+  /** Ids already used; for finished regular files, their final path in `paths` (for hard links), else NO_PATH. */
+  private readonly ids = new IdTable();
+  private readonly paths = new PathArena();
   private linkPathBytes = 0;
   /** Hard links waiting for their file to complete. */
   private pendingLinks = 0;
@@ -676,6 +677,9 @@ export class RecvEngine implements ChannelSink {
     if (++this.entries > this.limits.maxEntries) throw new ProtocolError("limit", `more than ${this.limits.maxEntries} entries in one session`);
     if (this.ids.has(m.id) || this.files.has(m.id)) throw new ProtocolError("frame", `ENTRY id ${m.id} used twice`);
     this.seen?.add(m.path);
+    // Taken now, in ENTRY order (the table stays dense for a sender counting up); the path
+    // is set when the file is done.
+    this.ids.set(m.id, NO_PATH);
     switch (m.kind) {
       case "file":
         if (this.sync.checksum) {
@@ -685,13 +689,13 @@ export class RecvEngine implements ChannelSink {
         }
         return this.onFileEntry(m.id, m.path, Number(m.size), m.mode, m.mtimeNs);
       case "dir":
-        this.ids.set(m.id, null);
+        this.ids.set(m.id, NO_PATH);
         return this.onDirEntry(m.path, m.mode, m.mtimeNs);
       case "symlink":
-        this.ids.set(m.id, null);
+        this.ids.set(m.id, NO_PATH);
         return this.onSymlinkEntry(m.path, m.linkTarget, m.mtimeNs);
       case "hardlink":
-        this.ids.set(m.id, null);
+        this.ids.set(m.id, NO_PATH);
         return this.onHardlinkEntry(m.path, m.linkId, m.mtimeNs);
     }
   }
@@ -711,7 +715,7 @@ export class RecvEngine implements ChannelSink {
     } catch (e) {
       if (this.sync.dryRun) {
         // Its directory is not there (yet): it would be sent.
-        this.ids.set(id, rel);
+        this.remember(id, rel);
         this.queueControl(encodeMessage({ type: "want", id, offset: 0n }));
         return;
       }
@@ -744,7 +748,7 @@ export class RecvEngine implements ChannelSink {
       }
       if (this.sync.dryRun) {
         this.dest.release(parent.dir);
-        this.ids.set(id, rel);
+        this.remember(id, rel);
         this.queueControl(encodeMessage({ type: "want", id, offset: 0n }));
         return;
       }
@@ -1041,7 +1045,7 @@ export class RecvEngine implements ChannelSink {
       if (f.resumeFrom > 0) this.stats.resumed++;
       this.remember(f.id, f.rel);
     } else {
-      this.ids.set(f.id, null);
+      this.ids.set(f.id, NO_PATH);
     }
     this.pendingLinks -= f.links.length;
     for (const l of f.links) this.makeHardlink(l.rel, ok ? f.rel : null, l.mtimeNs);
@@ -1052,12 +1056,13 @@ export class RecvEngine implements ChannelSink {
   }
 
   private remember(id: number, rel: string): void {
-    if (this.linkPathBytes + rel.length * 2 > this.limits.maxLinkPathBytes) {
-      this.ids.set(id, null);
+    if (this.linkPathBytes + rel.length * 3 + 2 > this.limits.maxLinkPathBytes) {
+      this.ids.set(id, NO_PATH);
       return;
     }
-    this.linkPathBytes += rel.length * 2;
-    this.ids.set(id, rel);
+    const h = this.paths.add(rel);
+    this.linkPathBytes = this.paths.bytes;
+    this.ids.set(id, h);
   }
 
   // ---------------------------------------------------------------------------------
@@ -1167,7 +1172,8 @@ export class RecvEngine implements ChannelSink {
       return;
     }
     if (!this.ids.has(linkId)) throw new ProtocolError("frame", `hard link ${displaySafe(rel)} to unknown id ${linkId}`);
-    this.makeHardlink(rel, this.ids.get(linkId) ?? null, mtimeNs);
+    const h = this.ids.get(linkId) ?? NO_PATH;
+    this.makeHardlink(rel, h < 0 ? null : this.paths.get(h), mtimeNs);
   }
 
   private makeHardlink(rel: string, targetRel: string | null, _mtimeNs: bigint): void {
@@ -1385,6 +1391,88 @@ export class RecvEngine implements ChannelSink {
   /** Whether a first frame on a fresh connection has been seen (for CONTINUE checks). */
   get started(): boolean {
     return this.entries > 0 || this.sawData || this.rootMeta !== undefined;
+  }
+}
+
+const NO_PATH = -1;
+const UNUSED = -2;
+
+/**
+ * Session ids → path handle (or NO_PATH). The reference sender counts ids up from 1, so
+ * they are kept in a growing Int32Array (4 bytes per id; a Map costs about 55 at a million
+ * ids); ids that do not continue the dense run (any order a peer may choose) go to a Map.
+ */
+class IdTable {
+  private dense = new Int32Array(1024).fill(UNUSED);
+  private denseLen = 0;
+  private readonly sparse = new Map<number, number>();
+
+  has(id: number): boolean {
+    return (id >= 1 && id <= this.denseLen && this.dense[id - 1] !== UNUSED) || this.sparse.has(id);
+  }
+
+  get(id: number): number | undefined {
+    if (id >= 1 && id <= this.denseLen) {
+      const v = this.dense[id - 1];
+      if (v !== UNUSED) return v;
+    }
+    return this.sparse.get(id);
+  }
+
+  set(id: number, v: number): void {
+    if (id >= 1 && id <= this.denseLen) {
+      // Every slot of the dense run holds a value: replace it.
+      this.dense[id - 1] = v;
+      return;
+    }
+    if (id === this.denseLen + 1 && !this.sparse.has(id)) {
+      if (this.denseLen === this.dense.length) {
+        const grown = new Int32Array(this.dense.length * 2).fill(UNUSED);
+        grown.set(this.dense);
+        this.dense = grown;
+      }
+      this.dense[this.denseLen++] = v;
+      return;
+    }
+    this.sparse.set(id, v);
+  }
+}
+const ARENA_SLAB = 1024 * 1024;
+
+/**
+ * The paths of finished files, kept for hard links that may name them later: UTF-8 in
+ * 1 MiB slabs, addressed by a number. A Map of strings cost about 230 bytes per file
+ * (230 MB at a million files); this costs the bytes of the path plus 2.
+ */
+class PathArena {
+  private readonly slabs: Uint8Array[] = [];
+  private fill = ARENA_SLAB;
+  private readonly enc = new TextEncoder();
+  private readonly dec = new TextDecoder();
+  /** Bytes used (for the link-path budget). */
+  bytes = 0;
+
+  add(s: string): number {
+    const b = this.enc.encode(s);
+    if (this.fill + 2 + b.length > ARENA_SLAB) {
+      this.slabs.push(new Uint8Array(ARENA_SLAB));
+      this.fill = 0;
+    }
+    const slab = this.slabs[this.slabs.length - 1];
+    const at = this.fill;
+    slab[at] = b.length >> 8;
+    slab[at + 1] = b.length & 0xff;
+    slab.set(b, at + 2);
+    this.fill += 2 + b.length;
+    this.bytes += 2 + b.length;
+    return (this.slabs.length - 1) * ARENA_SLAB + at;
+  }
+
+  get(h: number): string {
+    const slab = this.slabs[Math.floor(h / ARENA_SLAB)];
+    const at = h % ARENA_SLAB;
+    const len = (slab[at] << 8) | slab[at + 1];
+    return this.dec.decode(slab.subarray(at + 2, at + 2 + len));
   }
 }
 

@@ -204,6 +204,36 @@ describe("nothing partial survives", () => {
     await r.teardown();
   });
 
+  test("hard links find their file whatever order the sender's ids come in (dense or not)", async () => {
+    const r = await rig();
+    // 1, 2 continue the dense run; 4000000000 and 9 do not; the links name all of them.
+    r.write(entry(1, "one", 1), data(1, 0, enc.encode("1")), fileEnd(1));
+    r.write(entry(4_000_000_000, "big-id", 1), data(4_000_000_000, 0, enc.encode("b")), fileEnd(4_000_000_000));
+    r.write(entry(2, "two", 1), data(2, 0, enc.encode("2")), fileEnd(2));
+    r.write(entry(9, "nine", 1), data(9, 0, enc.encode("9")), fileEnd(9));
+    r.write({ type: "entry", kind: "hardlink", id: 3, mode: 0o644, mtimeNs: 5n, size: 0n, path: "l-one", linkId: 1 });
+    r.write({ type: "entry", kind: "hardlink", id: 5, mode: 0o644, mtimeNs: 5n, size: 0n, path: "l-big", linkId: 4_000_000_000 });
+    r.write({ type: "entry", kind: "hardlink", id: 6, mode: 0o644, mtimeNs: 5n, size: 0n, path: "l-nine", linkId: 9 });
+    r.write({ type: "list-end" });
+    await r.settle();
+    expect(r.engine.state, String(r.engine.error)).toBe("reported");
+    expect(r.engine.failures).toEqual([]);
+    for (const [l, f] of [["l-one", "one"], ["l-big", "big-id"], ["l-nine", "nine"]]) {
+      expect(lstatSync(join(r.dst, l)).ino).toBe(lstatSync(join(r.dst, f)).ino);
+    }
+    await r.teardown();
+  });
+
+  test("an id used twice is refused, in the dense run and outside it", async () => {
+    for (const ids of [[1, 1], [7, 7], [1, 2, 3, 2]]) {
+      const r = await rig();
+      for (const [i, id] of ids.entries()) r.write(entry(id, `f${i}`, 0), fileEnd(id));
+      await r.settle();
+      expect(r.engine.error?.message ?? "no error").toMatch(/used twice|already ended/);
+      await r.teardown();
+    }
+  });
+
   test("FILE_ABORT discards the file; the session goes on", async () => {
     const r = await rig({ limits: { tmpfile: false } });
     r.write(entry(1, "a.bin", 3), data(1, 0, enc.encode("abc")), { type: "file-abort", id: 1 });
