@@ -209,41 +209,6 @@ export function oneOf(values: readonly string[]): Validator {
   };
 }
 
-export interface HostPort {
-  host: string;
-  port: number;
-}
-
-function checkPort(p: string, what: string): number {
-  if (!/^\d+$/.test(p) || Number(p) < 1 || Number(p) > 65535) {
-    throw new UsageError(`${what}: port must be from 1 to 65535 (got '${p}')`);
-  }
-  return Number(p);
-}
-
-/** "host:port", "[::1]:port", or (when `hostOptional`) just "port". */
-export function parseHostPort(v: string, what: string, hostOptional: boolean): HostPort {
-  let host: string;
-  let port: string;
-  const v6 = /^\[([^\]]+)\]:(.*)$/.exec(v);
-  if (v6 !== null) {
-    host = v6[1];
-    port = v6[2];
-  } else if (hostOptional && /^\d+$/.test(v)) {
-    host = "";
-    port = v;
-  } else {
-    const i = v.lastIndexOf(":");
-    if (i <= 0) throw new UsageError(`${what} must look like HOST:PORT${hostOptional ? " or PORT" : ""} (got '${v}')`);
-    host = v.slice(0, i);
-    port = v.slice(i + 1);
-    if (host.includes(":")) throw new UsageError(`${what}: write IPv6 addresses in brackets, like [::1]:${port} (got '${v}')`);
-  }
-  return { host, port: checkPort(port, what) };
-}
-
-export const hostPort = (hostOptional: boolean): Validator => (v, flag) => void parseHostPort(v, flag, hostOptional);
-
 // ---- typed getters ------------------------------------------------------------------
 
 export const str = (p: Parsed, k: string): string | undefined => (typeof p[k] === "string" ? (p[k] as string) : undefined);
