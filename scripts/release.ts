@@ -31,8 +31,12 @@ for (let i = 0; i < args.length; i++) {
 }
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { name: string; version: string };
 
+/** The artifact being built and checked: removed (with its .sha256) if that fails, so dist/ never holds an unchecked one. */
+let unfinished: string | undefined;
+
 function fail(msg: string): never {
-  console.error(`release: ${msg}`);
+  if (unfinished !== undefined) for (const f of [unfinished, `${unfinished}.sha256`]) rmSync(f, { force: true });
+  console.error(`release: ${msg}${unfinished !== undefined ? ` (removed ${basename(unfinished)} and its .sha256)` : ""}`);
   process.exit(1);
 }
 
@@ -83,9 +87,11 @@ mkdirSync(dist, { recursive: true });
 
 const built: string[] = [];
 const build = (outfile: string, extra: string[]): void => {
+  unfinished = outfile;
   const r = Bun.spawnSync([process.execPath, join(root, "scripts", "build.ts"), "--outfile", outfile, ...extra], { cwd: root, stdout: "inherit", stderr: "inherit" });
   if (r.exitCode !== 0) fail(`building ${basename(outfile)} failed`);
   built.push(`${basename(outfile)}: ${check(outfile, commit)}`);
+  unfinished = undefined;
 };
 
 build(join(dist, "uring-sync"), []);
@@ -99,10 +105,12 @@ if (!flags.has("--no-pack")) {
   const info = (JSON.parse(out) as { filename: string; size: number; entryCount: number }[])[0];
   // npm names a scoped package's tarball scope-name-version.tgz; keep what npm chose.
   const tgz = join(dist, info.filename);
+  unfinished = tgz;
   chmodSync(tgz, 0o644);
   writeSha256(tgz);
   run(["sha256sum", "--check", "--strict", `${info.filename}.sha256`], `sha256sum -c ${info.filename}.sha256`, dist);
   built.push(`${info.filename}: ${info.entryCount} files, ${(info.size / 1024).toFixed(0)} KiB packed`);
+  unfinished = undefined;
 }
 for (const line of built) console.log(`release: ${line}`);
 for (const f of readdirSync(dist).sort()) {
