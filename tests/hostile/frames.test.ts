@@ -6,6 +6,7 @@
 // parser of a --plaintext session. Shared checks in tests/helpers/net-hostile.ts.
 
 import { afterAll, describe, test } from "bun:test";
+import { Fuzz } from "../helpers/fuzz.ts";
 import { killAllReceivers } from "../helpers/net.ts";
 import { runHostileCase, type Allowed, type HostileCase } from "../helpers/net-hostile.ts";
 import { dataFrame, FLAG_PUSH, KIND, mustAnnounce, rawEntry, rawFrame, sendFile, type Peer } from "../helpers/net-peer.ts";
@@ -24,15 +25,7 @@ async function okFirst(peer: Peer): Promise<void> {
 
 /** Deterministic pseudo-random bytes. */
 function noise(n: number, seed: number): Uint8Array {
-  let a = seed >>> 0;
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((t ^ (t >>> 14)) >>> 24) & 0xff;
-  }
-  return out;
+  return new Fuzz(seed).bytes(n);
 }
 
 const OVERSIZE = /limit|exceed|too (large|big|long)|frame|length|maximum|payload/i;

@@ -11,6 +11,7 @@ import { afterAll, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { formatResult } from "../helpers/cli.ts";
+import { Fuzz } from "../helpers/fuzz.ts";
 import { describeTree } from "../helpers/net-hostile.ts";
 import { HANDSHAKE_TIMEOUT_ENV, TEST_SECRET, expectNoCrash, killAllReceivers, runSender, startReceiver } from "../helpers/net.ts";
 import {
@@ -43,33 +44,7 @@ const BUDGET_MS = 45_000;
 
 afterAll(killAllReceivers);
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-class Fuzz {
-  readonly next: () => number;
-  constructor(seed: number) {
-    this.next = rng(seed);
-  }
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-  bytes(n: number): Uint8Array {
-    const b = new Uint8Array(n);
-    for (let i = 0; i < n; i++) b[i] = this.int(256);
-    return b;
-  }
-  pick<T>(xs: readonly T[]): T {
-    return xs[this.int(xs.length)];
-  }
+class StreamFuzz extends Fuzz {
   /** Flip, overwrite, insert, delete, duplicate or truncate a few bytes. */
   mutate(src: Uint8Array): Uint8Array {
     let b = Array.from(src);
@@ -100,7 +75,7 @@ class Fuzz {
 }
 
 /** A plausible stream of sender frames: dirs, files with data, links, end of list. */
-function validStream(f: Fuzz): Uint8Array[] {
+function validStream(f: StreamFuzz): Uint8Array[] {
   const frames: Uint8Array[] = [];
   if (f.int(3) === 0) frames.push(rootFrame(f.pick([0o755, 0o7777, 0o700]), BigInt(f.int(2 ** 31)) * 1_000_000_000n));
   let id = 1;
@@ -125,7 +100,7 @@ function validStream(f: Fuzz): Uint8Array[] {
 }
 
 /** A frame with a random (mostly known) type, random length field and random payload. */
-function randomFrame(f: Fuzz): Uint8Array {
+function randomFrame(f: StreamFuzz): Uint8Array {
   const type = f.pick([MSG_ENTRY, MSG_DATA, MSG_FILE_END, MSG_LIST_END, MSG_HOLE, MSG_FILE_ABORT, MSG_REKEY, MSG_CONTINUE, MSG_ROOT, MSG_WANT, MSG_SKIP, MSG_REPORT, MSG_ERROR, f.int(256)]);
   const payload = f.bytes(f.int(200));
   const declared = f.pick([payload.length, payload.length, f.int(1 << 16), 0xffffffff, 1024 * 1024 + 65, f.int(30)]);
@@ -145,7 +120,7 @@ test(`fuzzing a real receiver: ${PRE_AUTH} mutated handshakes and ${POST_AUTH} a
   const tmpBefore = JSON.stringify(describeTree(tmpCanary));
   const good = mkdtempSync("/tmp/uring-sync-fuzz-good-");
   writeFileSync(join(good, "final.txt"), "the good sender at the end\n");
-  const f = new Fuzz(SEED);
+  const f = new StreamFuzz(SEED);
   const rcv = await startReceiver({ dst, args: ["--keep-listening", "--crypto", "user"], env: { [HANDSHAKE_TIMEOUT_ENV]: "3000" }, lifetimeMs: 150_000 });
   const started = performance.now();
   const log: string[] = [];
@@ -159,7 +134,7 @@ test(`fuzzing a real receiver: ${PRE_AUTH} mutated handshakes and ${POST_AUTH} a
     for (const [k, kind] of plan.entries()) {
       if (performance.now() - started > BUDGET_MS) break;
       const connSeed = f.int(2 ** 31);
-      const g = new Fuzz(connSeed);
+      const g = new StreamFuzz(connSeed);
       const peer = await Peer.connect(rcv.host, rcv.port);
       let what = "";
       if (kind === "pre") {

@@ -3,6 +3,7 @@
 // Reproduce a failure with FUZZ_SEED=<seed printed in the failure> bun test tests/net/fuzz.test.ts
 import { describe, expect, test } from "bun:test";
 import { ProtocolError } from "../../src/errors.ts";
+import { Fuzz } from "../helpers/fuzz.ts";
 import { Handshake, HS_HEADER_LENGTH, HS_MAX_BODY } from "../../src/net/handshake.ts";
 import { MAX_RECORD_CIPHERTEXT, RECORD_HEADER_LENGTH, RecordOpener, RecordSealer } from "../../src/net/record.ts";
 import {
@@ -19,34 +20,7 @@ const SEED = Number(process.env.FUZZ_SEED ?? 0x75796e63) >>> 0;
 /** Per section; the whole file stays within a few seconds. */
 const BUDGET_MS = 700;
 
-/** mulberry32: small, fast, good enough to drive a fuzzer reproducibly. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-class Fuzz {
-  readonly next: () => number;
-  constructor(readonly seed: number) {
-    this.next = rng(seed);
-  }
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-  bytes(n: number): Uint8Array {
-    const b = new Uint8Array(n);
-    for (let i = 0; i < n; i++) b[i] = this.int(256);
-    return b;
-  }
-  pick<T>(xs: readonly T[]): T {
-    return xs[this.int(xs.length)];
-  }
+class FrameFuzz extends Fuzz {
   /** Flip, overwrite, insert, delete or truncate a few bytes of a valid input. */
   mutate(src: Uint8Array): Uint8Array {
     let b = Array.from(src);
@@ -92,13 +66,13 @@ class Fuzz {
 }
 
 /** Runs `body` until the time budget or `max` iterations; returns iterations done. */
-function forBudget(max: number, body: (f: Fuzz, i: number) => void): number {
+function forBudget(max: number, body: (f: FrameFuzz, i: number) => void): number {
   const start = performance.now();
   let i = 0;
   for (; i < max && performance.now() - start < BUDGET_MS; i++) {
     const seed = (SEED + i * 0x9e3779b9) >>> 0;
     try {
-      body(new Fuzz(seed), i);
+      body(new FrameFuzz(seed), i);
     } catch (e) {
       if (e instanceof ProtocolError) continue;
       throw new Error(`fuzz iteration ${i} (FUZZ_SEED=${SEED}, case seed ${seed}) threw a non-ProtocolError: ${String(e)}`, { cause: e });
@@ -108,7 +82,7 @@ function forBudget(max: number, body: (f: Fuzz, i: number) => void): number {
   return i;
 }
 
-function sampleMessages(f: Fuzz): WireMessage[] {
+function sampleMessages(f: FrameFuzz): WireMessage[] {
   const path = f.pick(["a", "dir/sub/file.txt", "ü/日本", "a..b/..c", "x".repeat(200)]);
   return [
     { type: "entry", kind: "file", id: f.int(1000), mode: 0o644, mtimeNs: BigInt(f.int(1e9)), size: BigInt(f.int(1e6)), path },

@@ -158,17 +158,7 @@ export function openFds(): Set<string> {
   return new Set(readdirSync("/proc/self/fd"));
 }
 
-/** Deterministic PRNG (mulberry32) so a failing randomized run can be replayed by seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from "../helpers/fuzz.ts";
 
 /** Byte `i` of a stream identified by `id`: lets a reader check data without a copy. */
 export function streamByte(id: number, i: number): number {
