@@ -83,7 +83,9 @@ if [ "$1" = "--" ]; then
   [ $# -ge 1 ] || { echo "vm-test: no command after --" >&2; exit 2; }
   cmd=("$@")
 else
-  cmd=("$BUN" test)
+  # The same per-test timeout as scripts/test.sh on the host (bun ignores bunfig's): the guest
+  # is emulated (TCG) and shares a loaded host, so one CLI start-up can take more than 5 s.
+  cmd=("$BUN" test --timeout 60000)
   for f in "$@"; do
     [ -f "$ROOT/$f" ] || [ -f "$f" ] || { echo "vm-test: no such test file: $f" >&2; exit 2; }
     case "$f" in /*) cmd+=("$f") ;; *) cmd+=("./${f#./}") ;; esac
