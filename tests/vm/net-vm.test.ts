@@ -5,7 +5,7 @@
  * receiver with a >= 64 MiB tree, /proc/net/tls_stat showing the kernel did the crypto;
  * also other ciphers, re-keying under kTLS, and hostile senders against a kTLS receiver.
  * Fails, never skips, when qemu or the VM image is missing. Emulation (TCG) is slow: about
- * 2-3 minutes (one VM boot for everything).
+ * 2-3 minutes (one VM boot for everything), more under load.
  */
 import { expect, test } from "bun:test";
 import { join, resolve } from "node:path";
@@ -13,7 +13,11 @@ import { join, resolve } from "node:path";
 const ROOT = resolve(import.meta.dir, "..", "..");
 const SCRIPT = join(ROOT, "scripts", "vm-test.sh");
 const GUEST_TEST = "tests/vm/net.vm.ts";
-const VM_TIMEOUT_S = 270;
+/**
+ * A hang guard, not a performance bound: one boot runs every case under TCG, and a full
+ * suite on a loaded 2-core machine measured 243 s of 270 (2-3 minutes alone).
+ */
+const VM_TIMEOUT_S = 420;
 
 test("kTLS VM prerequisites are installed (qemu, the ktls-vm image)", () => {
   const r = Bun.spawnSync(["bash", SCRIPT, "--check"], { cwd: ROOT });
