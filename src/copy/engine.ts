@@ -221,7 +221,10 @@ export async function copy(opts: CopyOptions, hooks: CopyHooks = {}): Promise<Co
     const st = new StatBuf();
     const zsrc = zpath(encoder.encode(res.src));
     const e = lstatAt(AT.FDCWD, zsrc, st);
-    if (e < 0) throw new SysError("stat", -e, opts.src);
+    if (e < 0) {
+      if (staging !== null) discardStaging(staging);
+      throw new SysError("stat", -e, opts.src);
+    }
     let state: DstState;
     if (res.dstExists) state = DstState.Existed;
     else if (dryRun) state = DstState.Absent;
