@@ -1,5 +1,5 @@
 // bench/lib/harness.ts — owns the measurement protocol shared by copy.ts and net.ts:
-// round-robin alternation of the tools (the starting tool rotates every round), untimed
+// round-robin alternation of the tools (the start rotates, every other round backwards), untimed
 // destination clean-up and cache preparation before every run, completeness verification
 // after each tool's first run, the skip-with-a-note rule for optional tools (uring-sync)
 // versus abort-on-failure for competitors, and the per-data-set markdown table. For re-run
@@ -88,6 +88,17 @@ export function primeCache(src: string): void {
 }
 
 /**
+ * The k-th tool to run in a round. The start rotates each round and every other round runs
+ * backwards, so no tool always follows the same one: a tool that leaves dirty page cache or
+ * fragmented memory behind (tar | tar did, measured) would otherwise always slow down the
+ * same successor.
+ */
+export function roundOrder(round: number, k: number, n: number): number {
+  const start = Math.floor(round / 2) % n;
+  return round % 2 === 0 ? (start + k) % n : (start + n - k) % n;
+}
+
+/**
  * Runs every tool `warmup` times untimed, then `runs` timed rounds, alternating tools run
  * by run (the start rotates each round). Each tool's first copy (warm-up or timed) is
  * verified; with keepDst, every run is (after an untimed initial fill, see RoundsOptions).
@@ -142,7 +153,7 @@ export async function runRounds(o: RoundsOptions): Promise<ToolOutcome[]> {
     const warmup = round < o.warmup;
     const tag = warmup ? `warm-up ${round + 1}/${o.warmup}` : `${round - o.warmup + 1}/${o.runs}`;
     for (let k = 0; k < n; k++) {
-      const out = outcomes[(round + k) % n];
+      const out = outcomes[roundOrder(round, k, n)];
       if (out.skipped !== undefined) continue;
       await attempt(out, round, tag, !warmup, false);
     }

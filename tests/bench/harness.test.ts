@@ -8,7 +8,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CompetitorFailure, runRounds, type Tool } from "../../bench/lib/harness.ts";
+import { CompetitorFailure, roundOrder, runRounds, type Tool } from "../../bench/lib/harness.ts";
 import type { BenchFs } from "../../bench/lib/mount.ts";
 import { timedRun } from "../../bench/lib/run.ts";
 import { treeStats } from "../../bench/lib/verify.ts";
@@ -110,5 +110,22 @@ describe("runRounds with keepDst", () => {
     expect(out[0].samples.length).toBe(2);
     expect(statSync(dstRoot).isDirectory()).toBe(true);
     expect(existsSync(join(dstRoot, "f"))).toBe(false);
+  });
+});
+
+describe("roundOrder", () => {
+  test("every round runs each tool once, and each tool follows more than one predecessor", () => {
+    const n = 5;
+    const before = new Map<number, Set<number>>();
+    for (let round = 0; round < 2 * n; round++) {
+      const order = Array.from({ length: n }, (_, k) => roundOrder(round, k, n));
+      expect([...order].sort()).toEqual([0, 1, 2, 3, 4]);
+      for (let k = 1; k < n; k++) {
+        const set = before.get(order[k]) ?? new Set<number>();
+        set.add(order[k - 1]);
+        before.set(order[k], set);
+      }
+    }
+    for (let t = 0; t < n; t++) expect(before.get(t)!.size).toBeGreaterThanOrEqual(2);
   });
 });
