@@ -11,7 +11,8 @@
  * a latency, not a throughput cap, as long as the in-flight window (--max-buffer-mb per
  * direction, default 32 MiB) exceeds bandwidth x delay. Byte order is kept; a FIN is
  * delayed like data and forwarded as a half-close (the other direction keeps flowing); an
- * error or reset on either side destroys both (with a reset where the runtime can). Reading
+ * error or reset on one side is passed on as a reset to the other side after the delay,
+ * behind the bytes that side sent before it broke, and then both are gone. Reading
  * pauses while a direction holds more than the window (delay queue + the socket's own write
  * buffer), so nothing buffers without bound. Connection setup itself is not delayed.
  * Must never: reorder, drop or alter bytes, or keep a connection open after both sides
@@ -56,8 +57,8 @@ export interface DelayProxyStats {
 
 interface Pending {
   due: number;
-  /** null = the FIN: end the other side's write half. */
-  chunk: Buffer | null;
+  /** null = the FIN: end the other side's write half; a function = the reset: abort, then call it. */
+  chunk: Buffer | null | (() => void);
 }
 
 /** One direction of one connection: reads `from`, writes `to` after the delay. */
@@ -69,6 +70,8 @@ class Direction {
   private paused = false;
   /** True once the FIN has been written on (passed to) `to`. */
   finished = false;
+  /** Cancelled: the connection is gone; nothing more is queued or written. */
+  private dead = false;
 
   constructor(
     private readonly from: Socket,
@@ -82,9 +85,10 @@ class Direction {
     to.on("drain", () => this.maybeResume());
   }
 
-  private push(chunk: Buffer | null): void {
+  private push(chunk: Pending["chunk"]): void {
+    if (this.dead) return;
     this.queue.push({ due: performance.now() + this.delayMs, chunk });
-    if (chunk !== null) {
+    if (chunk instanceof Buffer) {
       this.queued += chunk.length;
       if (!this.paused && this.queued + this.to.writableLength > this.maxBuffer) {
         this.paused = true;
@@ -106,6 +110,13 @@ class Direction {
     const now = performance.now();
     while (this.head < this.queue.length && this.queue[this.head].due <= now) {
       const { chunk } = this.queue[this.head++];
+      if (typeof chunk === "function") {
+        // The reset travels behind the data that came before it, like the packet it was.
+        abort(this.to);
+        this.cancel();
+        chunk();
+        return;
+      }
       if (this.to.destroyed) continue;
       if (chunk === null) {
         this.to.end();
@@ -136,8 +147,14 @@ class Direction {
     return this.queued + (this.to.destroyed ? 0 : this.to.writableLength);
   }
 
+  /** `from` broke (reset, error): after what it sent before, reset `to` too, then call `done`. */
+  resetLater(done: () => void): void {
+    this.push(done);
+  }
+
   /** Drops what is pending (the connection is being torn down). */
   cancel(): void {
+    this.dead = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     this.queue.length = 0;
@@ -234,6 +251,7 @@ export class DelayProxy {
     const conn = { client, upstream, up, down };
     this.conns.add(conn);
     let closed = 0;
+    let broken = false;
     const teardown = (): void => {
       up.cancel();
       down.cancel();
@@ -241,10 +259,19 @@ export class DelayProxy {
       abort(upstream);
       this.conns.delete(conn);
     };
+    // One side broke (reset, error): nothing more can reach it; what it sent before still
+    // reaches the other side after the delay, and then so does the reset.
+    const brokeAt = (s: Socket): void => {
+      if (broken) return;
+      broken = true;
+      (s === client ? down : up).cancel();
+      abort(s);
+      (s === client ? up : down).resetLater(teardown);
+    };
     for (const s of [client, upstream]) {
-      s.on("error", teardown);
+      s.on("error", () => brokeAt(s));
       s.on("close", (hadError: boolean) => {
-        if (hadError) return teardown();
+        if (hadError) return brokeAt(s);
         // A clean close of one side means both its directions finished; once both sides
         // closed, the connection is gone. A side that closes before its FIN was forwarded
         // cannot happen cleanly, so anything else is torn down.

@@ -262,6 +262,26 @@ describe("failures and backpressure", () => {
     await until(() => p.stats().active === 0, 5000, "the connection to be forgotten");
   }, 30_000);
 
+  test("a reset travels behind the data sent before it: the client gets every byte, then ECONNRESET", async () => {
+    const data = randomBytes(256 * 1024);
+    const { port } = await server((s) => {
+      s.write(data);
+      // The proxy has read it all long before this; its delay still holds it when the reset comes.
+      setTimeout(() => s.resetAndDestroy(), 60);
+    });
+    const p = await proxyTo(port, 200);
+    const c = await dial(p.port);
+    const parts: Buffer[] = [];
+    c.on("data", (b: Buffer) => parts.push(b));
+    const how = await new Promise<string>((res) => {
+      c.once("error", (e: NodeJS.ErrnoException) => res(e.code ?? e.message));
+      c.once("end", () => res("end"));
+    });
+    expect(sha(Buffer.concat(parts))).toBe(sha(data));
+    expect(how).toBe("ECONNRESET");
+    await until(() => p.stats().active === 0, 5000, "the connection to be forgotten");
+  }, 30_000);
+
   test("a server that does not read makes the proxy stop reading: it holds at most about its window", async () => {
     const window = 1 * MiB;
     let serverSock: Socket | undefined;
