@@ -22,9 +22,18 @@ export function buildInfo(): { version: string; commit: string; buildDate: strin
 /**
  * HEAD of the checkout these sources are in, and only that: an npm install sits inside the
  * user's own project (node_modules/uring-sync), often a git repository too, whose commit is
- * not ours. So the repository's top level must be this package's root.
+ * not ours. So the repository's top level must be this package's root. Asked once per
+ * process (doctor and --version both want it; each spawn also leaves Bun a socket to close
+ * later, which the doctor's fd-leak test would see).
  */
+let cachedCommit: string | undefined;
+
 function sourceCommit(): string {
+  cachedCommit ??= gitCommit();
+  return cachedCommit;
+}
+
+function gitCommit(): string {
   try {
     const pkgRoot = realpathSync(join(import.meta.dir, ".."));
     const r = Bun.spawnSync(["git", "rev-parse", "--show-toplevel", "--short", "HEAD"], { cwd: pkgRoot, stderr: "ignore" });
