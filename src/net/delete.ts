@@ -59,7 +59,9 @@ export function deletePass(rootFd: number, o: DeletePassOptions): void {
         name = lossy.decode(bare);
         utf8 = false;
       }
-      if (dirRel === "" && o.ownName(name)) continue;
+      // At every depth: a directory new in this session sits under a temporary name inside
+      // its (existing) parent until the session ends, after this pass.
+      if (o.ownName(name)) continue;
       const rel = dirRel === "" ? name : `${dirRel}/${name}`;
       const r = lstatAt(dirfd, z, st);
       if (r === -E.ENOENT) continue;

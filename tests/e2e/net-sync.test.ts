@@ -185,6 +185,18 @@ describe("--delete and --dry-run", () => {
     expectNetCopy(snapshotTree(s), dst, "types replaced", formatBoth(r.t));
   });
 
+  test("--delete keeps directories that are new in this run, also inside existing directories", async () => {
+    const s = fresh("del-new-src");
+    writeTree(s, { "a/new/f.txt": "new file in a new dir\n", "a/new/deeper/g.txt": "deeper\n", "a/keep.txt": "keep\n", "top/h.txt": "new top dir\n" });
+    const dst = fresh("del-new-dst");
+    writeTree(dst, { "a/old.txt": "goes\n" });
+    const r = await sync(s, dst, ["--delete"]);
+    expect(r.json.filesDeleted).toBe(1);
+    expect(r.json.filesFailed).toBe(0);
+    expect(existsSync(join(dst, "a/old.txt"))).toBe(false);
+    expectNetCopy(snapshotTree(s), dst, "new dirs with --delete", formatBoth(r.t));
+  });
+
   test("--delete deletes nothing when the sender could not read part of its tree", async () => {
     const s = fresh("del-inc-src");
     writeTree(s, { "a.txt": "a\n" });
