@@ -15,7 +15,7 @@ import { bool, type Parsed } from "./args.ts";
 import type { Command } from "./command.ts";
 import { OUTPUT_OPTIONS, RING_OPTIONS } from "./common.ts";
 import { EXIT } from "./exit.ts";
-import { formatBytes, formatCount } from "./progress.ts";
+import { formatBytes, formatCount, plural } from "./progress.ts";
 import { log, printJson } from "./report.ts";
 import { cryptoText, MAX_ERROR_LINES, SECRET_OPTIONS, secretFromArgs, securityFromArgs } from "./send.ts";
 
@@ -69,9 +69,9 @@ export const recv: Command = {
 
 function summary(r: RecvResult): string {
   const s = r.stats;
-  const parts = [`received ${formatCount(s.files)} files (${formatBytes(s.bytes)}) in ${r.seconds.toFixed(r.seconds < 10 ? 2 : 1)} s`];
-  if (s.dirs > 0) parts.push(`${formatCount(s.dirs)} directories`);
-  if (s.symlinks > 0) parts.push(`${formatCount(s.symlinks)} symlinks`);
+  const parts = [`received ${plural(s.files, "file")} (${formatBytes(s.bytes)}) in ${r.seconds.toFixed(r.seconds < 10 ? 2 : 1)} s`];
+  if (s.dirs > 0) parts.push(plural(s.dirs, "directory", "directories"));
+  if (s.symlinks > 0) parts.push(plural(s.symlinks, "symlink"));
   if (s.unchanged > 0) parts.push(`${formatCount(s.unchanged)} unchanged`);
   if (s.resumed > 0) parts.push(`${formatCount(s.resumed)} resumed`);
   if (s.deleted > 0) parts.push(`${formatCount(s.deleted)} deleted`);
@@ -130,7 +130,7 @@ async function runRecvCommand(args: Parsed): Promise<number> {
               say(() => log.debug(`session continues on a new connection from ${e.peer} (fresh keys)`));
               break;
             case "session-failed":
-              say(() => log.error(`session from ${e.peer} failed: ${displaySafe(e.error.message)}${e.stats.files > 0 ? ` (${formatCount(e.stats.files)} complete files were kept)` : ""}`));
+              say(() => log.error(`session from ${e.peer} failed: ${displaySafe(e.error.message)}${e.stats.files > 0 ? ` (${plural(e.stats.files, "complete file")} kept)` : ""}`));
               break;
             case "session-done": {
               const r = e.result;
@@ -169,7 +169,7 @@ async function runRecvCommand(args: Parsed): Promise<number> {
           const seconds = (performance.now() - sessionStart) / 1000;
           const rate = seconds > 0 ? p.stats.written / seconds : 0;
           // The sender knows the totals; the receiver only what has been announced so far.
-          bar.update(`receiving: ${formatCount(p.stats.files)} files, ${formatBytes(p.stats.written)} written (${formatCount(p.stats.announcedFiles)} files, ${formatBytes(p.stats.announcedBytes)} announced), ${formatBytes(rate)}/s`);
+          bar.update(`receiving: ${plural(p.stats.files, "file")}, ${formatBytes(p.stats.written)} written (${formatCount(p.stats.announcedFiles)} files, ${formatBytes(p.stats.announcedBytes)} announced), ${formatBytes(rate)}/s`);
         },
       });
     } catch (e) {

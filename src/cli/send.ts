@@ -15,7 +15,7 @@ import { bool, list, size, str, type OptionSpecs, type Parsed } from "./args.ts"
 import type { Command } from "./command.ts";
 import { FILTER_OPTIONS, OUTPUT_OPTIONS, RING_OPTIONS, SYNC_OPTIONS } from "./common.ts";
 import { EXIT } from "./exit.ts";
-import { formatBytes, formatCount, ProgressLine } from "./progress.ts";
+import { formatBytes, formatCount, plural, ProgressLine } from "./progress.ts";
 import { log, printJson } from "./report.ts";
 import { chooseSecret, promptHidden } from "./secret.ts";
 import { UsageError } from "../errors.ts";
@@ -155,12 +155,12 @@ const MAX_JSON_CHANGES = 100_000;
 function summary(r: SendResult, dryRun: boolean): string {
   const failed = r.failures.length + r.omittedFailures;
   const s = r.stats;
-  const parts = [`${dryRun ? "would send" : "sent"} ${formatCount(s.files)} files (${formatBytes(s.bytes)}) in ${r.seconds.toFixed(r.seconds < 10 ? 2 : 1)} s`];
+  const parts = [`${dryRun ? "would send" : "sent"} ${plural(s.files, "file")} (${formatBytes(s.bytes)}) in ${r.seconds.toFixed(r.seconds < 10 ? 2 : 1)} s`];
   if (s.unchanged > 0) parts.push(`${formatCount(s.unchanged)} unchanged`);
   if (s.resumed > 0) parts.push(`${formatCount(s.resumed)} resumed`);
   if (s.deleted > 0) parts.push(`${dryRun ? "would delete" : "deleted"} ${formatCount(s.deleted)}`);
-  if (!dryRun) parts.push(`receiver stored ${formatCount(r.report.files)} entries (${formatBytes(Number(r.report.bytes))})`);
-  if (s.skipped > 0) parts.push(`${formatCount(s.skipped)} special files skipped`);
+  if (!dryRun) parts.push(`receiver stored ${plural(r.report.files, "entry", "entries")} (${formatBytes(Number(r.report.bytes))})`);
+  if (s.skipped > 0) parts.push(`${plural(s.skipped, "special file")} skipped`);
   parts.push(`${formatCount(failed)} failed`);
   return `${dryRun ? "dry run: " : ""}${parts.join(", ")} — ${cryptoText(r.layer, r.cipher)} to ${r.peer}${r.rekeys > 0 ? `, ${r.rekeys} re-keys` : ""}`;
 }
