@@ -555,11 +555,12 @@ class Run {
       closeStaging(s);
       return;
     }
-    const e = publishStaging(s, this.cfg.fsync);
-    if (e !== 0) {
-      // Reported even after an interruption: nothing of the copy reached DST.
+    const f = publishStaging(s, this.cfg.fsync);
+    if (f !== null) {
+      // Reported even after an interruption: after a failed rename nothing of the copy
+      // reached DST; after a failed fsync it did, but is not known to be durable.
       this.mine[C.failed]++;
-      this.addError(errorInfo(new SysError("rename", -e, this.cfg.dstShow), this.cfg.dstShow));
+      this.addError(errorInfo(new SysError(f.syscall, f.errno, this.cfg.dstShow), this.cfg.dstShow));
     }
   }
 

@@ -141,25 +141,32 @@ export function openStaging(dst: string, token: string): Staging {
   }
 }
 
+/** Why publishing failed: the syscall and its errno. */
+export interface PublishFailure {
+  syscall: "rename" | "fsync";
+  errno: number;
+}
+
 /**
- * Renames the staged tree to DST. 0, or -errno (then the staged tree has been removed:
- * DST is whatever appeared there meanwhile, untouched). With `fsync`, makes the rename
- * durable. Closes the staging's fds either way.
+ * Renames the staged tree to DST. null, or what failed: a failed rename has removed the
+ * staged tree (DST is whatever appeared there meanwhile, untouched); a failed fsync
+ * (`--fsync`) comes after the rename, so DST is in place but not known to be durable.
+ * Closes the staging's fds either way.
  */
-export function publishStaging(s: Staging, fsync: boolean): number {
+export function publishStaging(s: Staging, fsync: boolean): PublishFailure | null {
   const from = zpath(encoder.encode(s.name));
   const to = zpath(encoder.encode(s.finalName));
   let rc = libc.renameat2(s.parentFd, from, s.parentFd, to, RENAME.NOREPLACE);
   // EEXIST: DST appeared meanwhile; a plain rename replaces it only if it is an empty
   // directory (anything else: ENOTEMPTY/ENOTDIR/EISDIR). EINVAL: no NOREPLACE here.
   if (rc !== 0 && (errno() === E.EEXIST || errno() === E.EINVAL)) rc = libc.renameat2(s.parentFd, from, s.parentFd, to, 0);
-  let err = 0;
+  let failure: PublishFailure | null = null;
   if (rc !== 0) {
-    err = -errno();
+    failure = { syscall: "rename", errno: errno() };
     removeTree(s.parentFd, from, "", () => {});
-  } else if (fsync) libc.fsync(s.parentFd);
+  } else if (fsync && libc.fsync(s.parentFd) !== 0) failure = { syscall: "fsync", errno: errno() };
   closeStaging(s);
-  return err;
+  return failure;
 }
 
 /** Removes the staged tree (a run that could not start). */

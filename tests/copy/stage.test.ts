@@ -33,7 +33,7 @@ describe("openStaging / publishStaging", () => {
     expect(statSync(s.path).mode & 0o777).toBe(0o700);
     expect(existsSync(dst)).toBe(false);
     writeFileSync(join(s.path, "f"), "x");
-    expect(publishStaging(s, false)).toBe(0);
+    expect(publishStaging(s, false)).toBeNull();
     expect(readFileSync(join(dst, "f"), "utf8")).toBe("x");
     expect(hidden(join(work, "a/b"), "out")).toEqual([]);
   });
@@ -43,7 +43,7 @@ describe("openStaging / publishStaging", () => {
     const s = openStaging(dst, "cafe0123");
     writeFileSync(join(s.path, "f"), "x");
     mkdirSync(dst);
-    expect(publishStaging(s, true)).toBe(0);
+    expect(publishStaging(s, true)).toBeNull();
     expect(readdirSync(dst)).toEqual(["f"]);
   });
 
@@ -53,8 +53,9 @@ describe("openStaging / publishStaging", () => {
     writeFileSync(join(s.path, "f"), "mine");
     mkdirSync(dst);
     writeFileSync(join(dst, "theirs"), "theirs");
-    const e = publishStaging(s, false);
-    expect([-E.ENOTEMPTY, -E.EEXIST]).toContain(e);
+    const f = publishStaging(s, false);
+    expect(f?.syscall).toBe("rename");
+    expect([E.ENOTEMPTY, E.EEXIST]).toContain(f?.errno ?? 0);
     expect(readdirSync(dst)).toEqual(["theirs"]);
     expect(hidden(work, "full-appeared")).toEqual([]);
   });
