@@ -55,7 +55,7 @@ describe("openStaging / publishStaging", () => {
     writeFileSync(join(dst, "theirs"), "theirs");
     const f = publishStaging(s, false);
     expect(f?.syscall).toBe("rename");
-    expect([E.ENOTEMPTY, E.EEXIST]).toContain(f?.errno ?? 0);
+    expect<number[]>([E.ENOTEMPTY, E.EEXIST]).toContain(f?.errno ?? 0);
     expect(readdirSync(dst)).toEqual(["theirs"]);
     expect(hidden(work, "full-appeared")).toEqual([]);
   });
