@@ -76,7 +76,7 @@ function summary(r: RecvResult): string {
   if (s.resumed > 0) parts.push(`${formatCount(s.resumed)} resumed`);
   if (s.deleted > 0) parts.push(`${formatCount(s.deleted)} deleted`);
   parts.push(`${formatCount(r.failures.length)} failed`);
-  return `${parts.join(", ")} — ${cryptoText(r.layer, r.cipher)} from ${r.peer}${r.rekeys > 0 ? `, ${r.rekeys} re-keys` : ""}`;
+  return `${parts.join(", ")} — ${cryptoText(r.layer, r.cipher)} from ${r.peer}${r.streams > 1 ? `, ${r.streams} streams` : ""}${r.rekeys > 0 ? `, ${r.rekeys} re-keys` : ""}`;
 }
 
 async function runRecvCommand(args: Parsed): Promise<number> {
@@ -156,6 +156,7 @@ async function runRecvCommand(args: Parsed): Promise<number> {
                   layer: r.layer,
                   peer: r.peer,
                   rekeys: r.rekeys,
+                  streams: r.streams,
                   backend: r.backend,
                   failures: r.failures.map((f) => ({ path: f.path, code: f.code, message: f.message })),
                 });

@@ -11,7 +11,9 @@ import { parseHostPort } from "../net/address.ts";
 import type { CipherName } from "../net/record.ts";
 import { InterruptedError, runSend, type CryptoChoice, type SendResult } from "../net/session.ts";
 import { Filter } from "../copy/filter.ts";
-import { bool, list, size, str, type OptionSpecs, type Parsed } from "./args.ts";
+import { availableParallelism } from "node:os";
+import { MAX_STREAMS } from "../net/sender.ts";
+import { bool, int, intIn, list, size, str, type OptionSpecs, type Parsed } from "./args.ts";
 import type { Command } from "./command.ts";
 import { FILTER_OPTIONS, OUTPUT_OPTIONS, RING_OPTIONS, SYNC_OPTIONS } from "./common.ts";
 import { EXIT } from "./exit.ts";
@@ -23,6 +25,9 @@ import { secretFromString } from "../net/handshake.ts";
 import { displaySafe } from "../net/wire.ts";
 
 const CRYPTO_CHOICES: readonly CryptoChoice[] = ["auto", "kernel", "user"];
+
+/** send -j default: one connection per CPU, at most this many (see docs/PROTOCOL.md 8.8). */
+export const DEFAULT_MAX_JOBS = 4;
 
 export const SECRET_OPTIONS: OptionSpecs = {
   "secret-file": { type: "string", valueHint: "PATH", description: "Read the shared secret from PATH (one trailing newline is ignored)" },
@@ -101,6 +106,8 @@ and "delete PATH" lines, and changes nothing on either side.
 Everything is streamed: headers and data go out while SRC is still being read, large
 files in 1 MiB chunks; at the end the receiver reports what it stored, and the exit code
 says whether all of it arrived.
+-j N: up to N connections (each its own handshake and keys); files of 16 MiB or more go
+in 8 MiB pieces spread across them; the extra connections open with the first such file.
 
 The secret (both ends must use the same; it is never sent): --secret-file PATH, else
 --secret S (warns: argv is visible to other users), else $URING_SYNC_SECRET, else a prompt
@@ -143,6 +150,11 @@ export const send: Command = {
         if (!(n >= 4096 && n <= 1024 * 1024)) throw new UsageError(`${flag} must be a size from 4K to 1M (got '${v}')`);
       },
     },
+    jobs: {
+      type: "string", alias: ["j"], valueHint: "N",
+      description: `Parallel connections (1-${MAX_STREAMS}; default: the number of CPUs, at most ${DEFAULT_MAX_JOBS}): files of 16 MiB or more are split into 8 MiB pieces spread across them; 1 = one connection`,
+      validate: intIn(1, MAX_STREAMS),
+    },
     ...RING_OPTIONS,
     ...OUTPUT_OPTIONS,
   },
@@ -162,7 +174,7 @@ function summary(r: SendResult, dryRun: boolean): string {
   if (!dryRun) parts.push(`receiver stored ${plural(r.report.files, "entry", "entries")} (${formatBytes(Number(r.report.bytes))})`);
   if (s.skipped > 0) parts.push(`${plural(s.skipped, "special file")} skipped`);
   parts.push(`${formatCount(failed)} failed`);
-  return `${dryRun ? "dry run: " : ""}${parts.join(", ")} — ${cryptoText(r.layer, r.cipher)} to ${r.peer}${r.rekeys > 0 ? `, ${r.rekeys} re-keys` : ""}`;
+  return `${dryRun ? "dry run: " : ""}${parts.join(", ")} — ${cryptoText(r.layer, r.cipher)} to ${r.peer}${r.streams > 1 ? `, ${r.streams} streams` : ""}${r.rekeys > 0 ? `, ${r.rekeys} re-keys` : ""}`;
 }
 
 async function runSendCommand(args: Parsed): Promise<number> {
@@ -199,6 +211,7 @@ async function runSendCommand(args: Parsed): Promise<number> {
         ring: { backend: bool(args, "sync") ? "sync" : undefined, entries: args["queue-depth"] !== undefined ? Number(args["queue-depth"]) : undefined },
         sync,
         sender: {
+          streams: int(args, "jobs") ?? Math.min(DEFAULT_MAX_JOBS, Math.max(1, availableParallelism())),
           chunk: size(args, "chunk"),
           filter: filter.empty ? undefined : (rel, isDir) => filter.excluded(rel, isDir),
           filterRules: { exclude: list(args, "exclude"), include: list(args, "include") },
@@ -270,6 +283,7 @@ async function runSendCommand(args: Parsed): Promise<number> {
         layer: result.layer,
         peer: result.peer,
         rekeys: result.rekeys,
+        streams: result.streams,
         backend: result.backend,
         receiver: { files: result.report.files, bytes: Number(result.report.bytes) },
         failures: result.failures.map((f) => ({ path: f.path, code: f.code, message: f.message })),

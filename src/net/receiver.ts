@@ -25,6 +25,7 @@ import { UNTRACKED, type CompletionTarget } from "../uring/ring.ts";
 import { Filter } from "../copy/filter.ts";
 import { fstatx, lstatAt, readlinkAt, StatBuf } from "../copy/sys.ts";
 import { agreeFile, fixMetadata, partialName, RESUME_MIN } from "./agree.ts";
+import { Coverage } from "./coverage.ts";
 import type { Channel, ChannelSink } from "./channel.ts";
 import { removeTree } from "../copy/remove.ts";
 import { deletePass } from "./delete.ts";
@@ -34,7 +35,7 @@ import { pinned, type Pinned } from "./mem.ts";
 import { trace } from "./trace.ts";
 import {
   capFailures, checkFrameHeader, DATA_FIELDS_LENGTH, decodeSenderMessage, displaySafe, encodeMessage, FLAG_CONTINUATION, FRAME_HEADER_LENGTH,
-  MAX_FILE_SIZE, MAX_FILTERS, MAX_TEXT_BYTES, MSG_DATA, syncOptionsOf, truncateUtf8, type EntryMessage, type FileEntry, type ReportFailure,
+  MAX_FILE_SIZE, MAX_FILTERS, MAX_TEXT_BYTES, MSG_DATA, MSG_HOLE, MSG_JOIN, syncOptionsOf, truncateUtf8, type EntryMessage, type FileEntry, type ReportFailure,
   type SenderMessage, type SyncOptions,
 } from "./wire.ts";
 
@@ -214,6 +215,10 @@ class DstFile implements CompletionTarget {
   resumeFrom = 0;
   /** A DATA or HOLE frame for this file has arrived. */
   started = false;
+  /** Sessions with data streams: the ranges arrived so far (frames come in any order, on any stream). */
+  cov: Coverage | undefined;
+  /** DATA frames of this file being read off a stream right now (claimed, not yet handed to a write). */
+  receiving = 0;
 
   constructor(
     private readonly engine: RecvEngine,
@@ -288,6 +293,14 @@ export class RecvEngine implements ChannelSink {
   private readonly emptyPath: Pinned;
   private readonly times = new BigInt64Array(4);
   private push = true;
+  /** The session may have data streams (HELLO flag STREAMS): file data in any order, tracked by coverage. */
+  split = false;
+  /** Data streams attached (JOIN verified or not yet), until they close. */
+  readonly streams = new Set<DataStream>();
+  /** Data streams that ever joined. */
+  joined = 0;
+  /** Whether connections are still in their handshake (one may be a data stream about to join). */
+  handshaking: () => boolean = () => false;
   /** What the sender asked for (HELLO flags of the first connection). */
   private sync: SyncOptions = { checksum: false, ignoreTimes: false, delete: false, dryRun: false };
   private flags = -1;
@@ -349,6 +362,7 @@ export class RecvEngine implements ChannelSink {
       const o = syncOptionsOf(mine);
       this.flags = mine;
       this.push = o.push;
+      this.split = o.streams;
       this.sync = { checksum: o.checksum, ignoreTimes: o.ignoreTimes, delete: o.delete, dryRun: o.dryRun };
       if (o.delete) this.seen ??= new Set();
     } catch (e) {
@@ -541,36 +555,64 @@ export class RecvEngine implements ChannelSink {
     const offset = v.getBigUint64(4);
     const len = this.flen - DATA_FIELDS_LENGTH;
     if (offset > MAX_FILE_SIZE || offset + BigInt(len) > MAX_FILE_SIZE) throw new ProtocolError("limit", `DATA offset ${offset} past 2^62`);
-    const f = this.streamFile(id, "DATA");
-    this.advance(f, Number(offset), len, "DATA");
-    this.sawData = true;
+    const op = this.beginData(id, Number(offset), len);
     if (len === 0) {
       this.pstate = P_HEADER;
       return;
     }
     this.dataLeft = len;
-    if (f.failure !== undefined || f.aborted) {
+    if (op === undefined) {
       this.pstate = P_SKIP;
       return;
     }
+    this.dataOp = op;
+    this.dataOpFill = 0;
+    this.dataFile = op.file;
+    this.pstate = P_DATA_BYTES;
+  }
+
+  /**
+   * A DATA header (control connection or a data stream): checks it against the file's
+   * stream or coverage and returns the write its bytes go to, or undefined to skip them.
+   */
+  beginData(id: number, offset: number, len: number): WriteOp | undefined {
+    const f = this.streamFile(id, "DATA", true);
+    this.advance(f, offset, len, "DATA");
+    this.sawData = true;
+    if (len === 0) {
+      if (f.cov !== undefined) this.progressFile(f);
+      return undefined;
+    }
+    if (f.failure !== undefined || f.aborted) return undefined;
     const op = this.writePool.pop() ?? new WriteOp(this);
     op.file = f;
     op.block = this.blocks.allocate(len);
     op.len = len;
-    op.off = Number(offset);
+    op.off = offset;
     op.done = 0;
-    this.dataOp = op;
-    this.dataOpFill = 0;
-    this.dataFile = f;
-    this.pstate = P_DATA_BYTES;
+    if (f.cov !== undefined) f.receiving++;
+    return op;
+  }
+
+  /** A HOLE (control connection or a data stream). */
+  hole(id: number, offset: number, len: number): void {
+    const f = this.streamFile(id, "HOLE", true);
+    this.advance(f, offset, len, "HOLE");
+    if (f.cov !== undefined) this.progressFile(f);
   }
 
   private endData(): void {
     this.pstate = P_HEADER;
     const op = this.dataOp as WriteOp;
-    const f = this.dataFile as DstFile;
     this.dataOp = undefined;
     this.dataFile = undefined;
+    this.commitData(op);
+  }
+
+  /** A DATA frame's bytes are all in memory: write them. */
+  commitData(op: WriteOp): void {
+    const f = op.file;
+    if (f.cov !== undefined) f.receiving--;
     f.dataEnd = Math.max(f.dataEnd, op.off + op.len);
     f.writesInFlight++;
     if (f.state === ST_OPENING) f.waiting.push(op);
@@ -579,9 +621,10 @@ export class RecvEngine implements ChannelSink {
   }
 
   /** The file a DATA/HOLE/FILE_END refers to: announced, and not yet ended. */
-  private streamFile(id: number, what: string): DstFile {
+  private streamFile(id: number, what: string, data = false): DstFile {
     const f = this.files.get(id);
-    if (f === undefined || f.ended) {
+    // With data streams a file's FILE_END (control connection) may come before its last pieces.
+    if (f === undefined || (f.ended && !(data && f.cov !== undefined))) {
       throw new ProtocolError("frame", `${what} for ${this.ids.has(id) ? "a file that already ended" : `unknown id ${id}`}`);
     }
     return f;
@@ -589,6 +632,23 @@ export class RecvEngine implements ChannelSink {
 
   /** DATA and HOLE must continue exactly where the file's stream is, within its size. */
   private advance(f: DstFile, offset: number, len: number, what: string): void {
+    const cov = f.cov;
+    if (cov !== undefined) {
+      // Data streams: any order, but every byte exactly once, within the size.
+      if (!f.started) {
+        f.started = true;
+        if (f.resumeFrom > 0 && offset === 0) {
+          // The sender's prefix differs from ours: it restarts from 0 (docs/PROTOCOL.md 8.4, 8.8).
+          f.resumeFrom = 0;
+          f.dataEnd = 0;
+          cov.clear();
+          if (f.fd >= 0 && libc.ftruncate(f.fd, 0) !== 0) f.failure ??= recvFailure(new SysError("ftruncate", errno(), f.rel), f.rel);
+        }
+      }
+      cov.add(offset, len, displaySafe(f.rel));
+      f.next = cov.prefix;
+      return;
+    }
     if (!f.started) {
       f.started = true;
       if (f.resumeFrom > 0 && offset === 0) {
@@ -614,14 +674,11 @@ export class RecvEngine implements ChannelSink {
     switch (m.type) {
       case "entry":
         return this.onEntry(m);
-      case "hole": {
-        const f = this.streamFile(m.id, "HOLE");
-        this.advance(f, Number(m.offset), Number(m.length), "HOLE");
-        return;
-      }
+      case "hole":
+        return this.hole(m.id, Number(m.offset), Number(m.length));
       case "file-end": {
         const f = this.streamFile(m.id, "FILE_END");
-        if (f.next !== f.size) {
+        if (f.cov === undefined && f.next !== f.size) {
           throw new ProtocolError("frame", `the sender sent ${f.next} bytes for ${displaySafe(f.rel)}, fewer than the ${f.size} it announced`);
         }
         return this.endFile(f, false);
@@ -636,6 +693,7 @@ export class RecvEngine implements ChannelSink {
         this.listEnded = true;
         this.listingIncomplete = m.incomplete === true;
         trace("LIST_END parsed");
+        this.checkStreamsEnded();
         this.maybeFinish();
         return;
       case "root":
@@ -647,6 +705,8 @@ export class RecvEngine implements ChannelSink {
         return;
       case "continue":
         throw new ProtocolError("frame", "CONTINUE is only valid as the first frame of a continuation connection");
+      case "join":
+        throw new ProtocolError("frame", "JOIN is only valid as the first frame of a data stream");
       case "checksum": {
         const e = this.awaitingChecksum;
         if (e === undefined) throw new ProtocolError("frame", this.sync.checksum ? "CHECKSUM that does not follow a file ENTRY" : "CHECKSUM without the HELLO flag CHECKSUM");
@@ -724,6 +784,7 @@ export class RecvEngine implements ChannelSink {
       this.dest.rootHandle.refs++;
       f.failure = recvFailure(e, rel);
       f.state = ST_OPEN;
+      if (this.split) f.cov = new Coverage(size);
       this.files.set(id, f);
       this.wireOpen++;
       if (!this.push) this.queueControl(encodeMessage({ type: "want", id, offset: 0n }));
@@ -779,6 +840,10 @@ export class RecvEngine implements ChannelSink {
       f.next = offset;
       f.dataEnd = offset;
     } else f.direct = parent.dir.staged;
+    if (this.split) {
+      f.cov = new Coverage(size);
+      if (offset > 0) f.cov.add(0, offset, displaySafe(rel));
+    }
     this.files.set(id, f);
     this.wireOpen++;
     f.slot.set(SLOT_NAME, parent.name);
@@ -847,6 +912,12 @@ export class RecvEngine implements ChannelSink {
     prepWrite(ring, sqe, op.file.fd, op.block.mem.addr + op.done, op.len - op.done, op.off + op.done);
     ring.setUserData(sqe, ring.track(op, 0));
     this.opsInFlight++;
+  }
+
+  /** A DATA frame cut off by the end of the session: its block goes back (nothing to write). */
+  dropOp(op: WriteOp): void {
+    this.blocks.release(op.block);
+    if (op.file.cov !== undefined) op.file.receiving--;
   }
 
   /** A write that will not happen (its file failed): release it as if done. */
@@ -938,6 +1009,8 @@ export class RecvEngine implements ChannelSink {
   /** Moves a file on once its open, data and end are in: finalize or discard. */
   private progressFile(f: DstFile): void {
     if (f.state !== ST_OPEN || !f.ended || f.writesInFlight > 0) return;
+    // Data streams: also every byte arrived (a FILE_END may overtake the last pieces).
+    if (f.cov !== undefined && (f.receiving > 0 || !f.cov.complete)) return;
     if (f.failure !== undefined || f.aborted) {
       if (f.fd >= 0) this.closeFile(f);
       else this.doneFile(f);
@@ -1241,7 +1314,47 @@ export class RecvEngine implements ChannelSink {
   // The end
 
   private resume(): void {
-    if (this.state === "running" && !this.blocked()) this.channel?.resumeReceive();
+    if (this.blocked()) return;
+    if (this.state === "running") this.channel?.resumeReceive();
+    if (this.state === "running" || this.state === "suspended") for (const d of this.streams) if (!d.closed) d.channel.resumeReceive();
+  }
+
+  /** Stop reading every stream while local I/O catches up (the memory cap covers them all). */
+  get overBudget(): boolean {
+    return this.blocked();
+  }
+
+  /**
+   * A data stream connected (HELLO flag JOIN): its first frame must be JOIN with `token`.
+   * Returns it so the session can close its connection at the end.
+   */
+  addStream(channel: Channel, token: Uint8Array): DataStream {
+    const d = new DataStream(this, channel, token);
+    this.streams.add(d);
+    channel.startReceive(d);
+    return d;
+  }
+
+  /** A data stream ended: cleanly (nothing more comes on it) or not (the session fails). */
+  streamEnded(d: DataStream, error: Error | undefined): void {
+    // Kept on failure: a frame it was cutting off still counts against what a resume keeps.
+    if (error !== undefined) return this.fail(error);
+    this.streams.delete(d);
+    this.checkStreamsEnded();
+  }
+
+  /**
+   * LIST_END came and no data stream is open (any more): a file still missing bytes never
+   * gets them. (A sender that opens a data stream only closes it after LIST_END.)
+   */
+  checkStreamsEnded(): void {
+    if (!this.split || !this.listEnded || this.streams.size > 0 || this.state !== "running" || this.handshaking()) return;
+    for (const f of this.files.values()) {
+      if (f.cov !== undefined && f.ended && !f.cov.complete) {
+        this.fail(new ProtocolError("frame", `the sender sent ${f.cov.intervals().reduce((n, [a, b]) => n + b - a, 0)} bytes for ${displaySafe(f.rel)}, fewer than the ${f.size} it announced`));
+        return;
+      }
+    }
   }
 
   private maybeFinish(): void {
@@ -1370,6 +1483,7 @@ export class RecvEngine implements ChannelSink {
       this.blocks.release(this.dataOp.block);
       this.dataOp = undefined;
     }
+    for (const d of this.streams) d.release();
   }
 
   /**
@@ -1378,8 +1492,10 @@ export class RecvEngine implements ChannelSink {
    * resumes from its end; too short a prefix is not worth keeping.
    */
   private keepPartial(f: DstFile): void {
-    let prefix = this.dataFile === f && this.dataOp !== undefined ? this.dataOp.off : f.next;
+    let prefix = this.dataFile === f && this.dataOp !== undefined ? Math.min(this.dataOp.off, f.next) : f.next;
     for (const op of f.waiting) prefix = Math.min(prefix, op.off);
+    // Bytes a data stream was still reading are claimed but not on disk.
+    for (const d of this.streams) if (d.op !== undefined && d.op.file === f) prefix = Math.min(prefix, d.op.off);
     if (prefix < RESUME_MIN) return;
     if (libc.ftruncate(f.fd, prefix) !== 0 || !this.setTimes(f.fd, null, f.mtimeNs, false)) return;
     libc.close(f.fd);
@@ -1391,6 +1507,166 @@ export class RecvEngine implements ChannelSink {
   /** Whether a first frame on a fresh connection has been seen (for CONTINUE checks). */
   get started(): boolean {
     return this.entries > 0 || this.sawData || this.rootMeta !== undefined;
+  }
+}
+
+/**
+ * One data stream of a session (docs/PROTOCOL.md 8.8): a connection of its own (own
+ * handshake, own keys) whose first frame is JOIN with the session's token, and then only
+ * DATA and HOLE for files the control connection announced and WANTed. It has its own
+ * frame parser; the files, the memory cap and every rule about bytes are the engine's.
+ */
+export class DataStream implements ChannelSink {
+  private joinedOk = false;
+  private ended = false;
+  private pstate = P_HEADER;
+  private readonly hdr = new Uint8Array(FRAME_HEADER_LENGTH);
+  private hdrFill = 0;
+  private ftype = 0;
+  private flen = 0;
+  private readonly small = new Uint8Array(64);
+  private smallFill = 0;
+  private dataLeft = 0;
+  /** The DATA frame being read (its block is filled straight from the stream). */
+  op: WriteOp | undefined;
+  private opFill = 0;
+
+  constructor(private readonly engine: RecvEngine, readonly channel: Channel, private readonly token: Uint8Array) {}
+
+  /** Nothing more will come: the stream closed or the session ended. */
+  get closed(): boolean {
+    return this.ended;
+  }
+
+  onData(chunk: Uint8Array): number {
+    const e = this.engine;
+    if (this.ended || (e.state !== "running" && e.state !== "suspended")) return chunk.length;
+    try {
+      return this.parse(chunk);
+    } catch (err) {
+      this.end(err instanceof Error ? err : new Error(String(err)));
+      return chunk.length;
+    }
+  }
+
+  onClose(clean: boolean): void {
+    if (this.ended) return;
+    // A data stream ends at a frame boundary, with close_notify (or EOF in plaintext).
+    if (clean && this.joinedOk && this.pstate === P_HEADER && this.hdrFill === 0) this.end(undefined);
+    else this.end(new ProtocolError("peer", clean ? "a data stream ended in the middle of a frame" : "a data stream was closed before the end of the transfer"));
+  }
+
+  onError(e: Error): void {
+    if (!this.ended) this.end(e);
+  }
+
+  private end(error: Error | undefined): void {
+    this.ended = true;
+    this.engine.streamEnded(this, error);
+  }
+
+  /** Releases the block of a frame cut off (the session failed). */
+  release(): void {
+    if (this.op !== undefined) this.engine.dropOp(this.op);
+    this.op = undefined;
+  }
+
+  private parse(chunk: Uint8Array): number {
+    const e = this.engine;
+    let p = 0;
+    const end = chunk.length;
+    while (p < end && !this.ended && (e.state === "running" || e.state === "suspended")) {
+      switch (this.pstate) {
+        case P_HEADER: {
+          if (this.hdrFill === 0 && e.overBudget) return p;
+          const take = Math.min(FRAME_HEADER_LENGTH - this.hdrFill, end - p);
+          this.hdr.set(chunk.subarray(p, p + take), this.hdrFill);
+          this.hdrFill += take;
+          p += take;
+          if (this.hdrFill < FRAME_HEADER_LENGTH) break;
+          this.hdrFill = 0;
+          this.ftype = this.hdr[0];
+          this.flen = ((this.hdr[1] << 24) | (this.hdr[2] << 16) | (this.hdr[3] << 8) | this.hdr[4]) >>> 0;
+          const name = checkFrameHeader(this.ftype, this.flen, "to-receiver");
+          if (!this.joinedOk) {
+            if (this.ftype !== MSG_JOIN) throw new ProtocolError("frame", `a data stream must start with JOIN, not ${name}`);
+          } else if (this.ftype !== MSG_DATA && this.ftype !== MSG_HOLE) {
+            throw new ProtocolError("frame", `a data stream carries only DATA and HOLE, not ${name}`);
+          }
+          this.smallFill = 0;
+          this.pstate = this.ftype === MSG_DATA ? P_DATA_FIELDS : P_SMALL;
+          break;
+        }
+        case P_SMALL:
+        case P_DATA_FIELDS: {
+          const need = this.pstate === P_SMALL ? this.flen : DATA_FIELDS_LENGTH;
+          const take = Math.min(need - this.smallFill, end - p);
+          this.small.set(chunk.subarray(p, p + take), this.smallFill);
+          this.smallFill += take;
+          p += take;
+          if (this.smallFill < need) break;
+          if (this.pstate === P_SMALL) this.finishSmall();
+          else this.startData();
+          break;
+        }
+        case P_DATA_BYTES: {
+          const take = Math.min(this.dataLeft, end - p);
+          const op = this.op as WriteOp;
+          op.block.mem.u8.set(chunk.subarray(p, p + take), this.opFill);
+          this.opFill += take;
+          this.dataLeft -= take;
+          p += take;
+          if (this.dataLeft === 0) {
+            this.pstate = P_HEADER;
+            this.op = undefined;
+            e.commitData(op);
+          }
+          break;
+        }
+        case P_SKIP: {
+          const take = Math.min(this.dataLeft, end - p);
+          this.dataLeft -= take;
+          p += take;
+          if (this.dataLeft === 0) this.pstate = P_HEADER;
+          break;
+        }
+      }
+    }
+    return this.ended || e.state === "running" || e.state === "suspended" ? p : end;
+  }
+
+  private finishSmall(): void {
+    this.pstate = P_HEADER;
+    const msg = decodeSenderMessage({ type: this.ftype, payload: this.small.subarray(0, this.flen) });
+    if (msg.type === "join") {
+      if (!timingSafeEqual(msg.token, this.token)) throw new ProtocolError("auth", "JOIN token does not match the session");
+      this.joinedOk = true;
+      this.engine.joined++;
+      return;
+    }
+    if (msg.type !== "hole") throw new ProtocolError("frame", `a data stream carries only DATA and HOLE, not ${msg.type.toUpperCase()}`);
+    this.engine.hole(msg.id, Number(msg.offset), Number(msg.length));
+  }
+
+  private startData(): void {
+    const v = new DataView(this.small.buffer, 0, DATA_FIELDS_LENGTH);
+    const id = v.getUint32(0);
+    const offset = v.getBigUint64(4);
+    const len = this.flen - DATA_FIELDS_LENGTH;
+    if (offset > MAX_FILE_SIZE || offset + BigInt(len) > MAX_FILE_SIZE) throw new ProtocolError("limit", `DATA offset ${offset} past 2^62`);
+    const op = this.engine.beginData(id, Number(offset), len);
+    this.dataLeft = len;
+    if (len === 0) {
+      this.pstate = P_HEADER;
+      return;
+    }
+    if (op === undefined) {
+      this.pstate = P_SKIP;
+      return;
+    }
+    this.op = op;
+    this.opFill = 0;
+    this.pstate = P_DATA_BYTES;
   }
 }
 

@@ -61,6 +61,12 @@ export interface SenderOptions {
   sync?: SyncOptions;
   /** A file that is (dry run: would be) sent, an entry the receiver deleted (would delete). */
   onChange?: (action: "send" | "delete", path: string) => void;
+  /** Connections (send -j N): 1 = the control connection only; more = N - 1 data streams (docs/PROTOCOL.md 8.8). */
+  streams?: number;
+  /** Files at least this large are split into pieces spread across the streams. */
+  splitMin?: number;
+  /** Size of one piece of a split file. */
+  pieceBytes?: number;
 }
 
 export interface SendStats {
@@ -93,6 +99,8 @@ class OutBuf {
   closed = false;
   /** FILE_END frames in this buffer, patched to FILE_ABORT if their file failed. */
   ends: { at: number; file: SrcFile }[] = [];
+  /** Split files whose FILE_END is here: the buffer waits until their reads (on any stream) are done. */
+  waitFor: SrcFile[] = [];
   constructor(readonly mem: Pinned) {
     this.view = new DataView(mem.u8.buffer, mem.u8.byteOffset, mem.u8.byteLength);
   }
@@ -101,6 +109,7 @@ class OutBuf {
     this.reads = 0;
     this.closed = false;
     this.ends.length = 0;
+    this.waitFor.length = 0;
   }
 }
 
@@ -117,7 +126,44 @@ class SrcFile {
   closed = false;
   /** Sent from a WANT offset above 0 whose prefix hash matched. */
   resumed = false;
-  constructor(readonly id: number, readonly fd: number, readonly rel: string, readonly size: number) {}
+  /** Where this cursor stops: the file's size (a piece of a split file stops earlier). */
+  end: number;
+  /** Split across the streams: pieces not framed completely yet (FILE_END goes on the control connection after the last). */
+  piecesLeft = 0;
+  constructor(readonly id: number, readonly fd: number, readonly rel: string, readonly size: number) {
+    this.end = size;
+  }
+}
+
+/** A range of a split file, framed on whichever stream takes it. */
+class Piece {
+  seg = 0;
+  constructor(readonly file: SrcFile, public pos: number, readonly end: number) {}
+  get segs(): number[] | null {
+    return this.file.segs;
+  }
+}
+
+/** Where a file's frames are being produced: the whole file (control connection) or one piece. */
+type Cursor = SrcFile | Piece;
+
+/**
+ * One connection's share of the output: its current and finished buffers. Lane 0 is the
+ * control connection (everything); the others are data streams (DATA and HOLE of pieces).
+ */
+class Lane {
+  channel: Channel | undefined;
+  cur: OutBuf | undefined;
+  readonly closedBufs: OutBuf[] = [];
+  /** Buffers taken from the pool and not back yet. */
+  held = 0;
+  /** The piece being framed here. */
+  piece: Piece | undefined;
+  /** Data stream: its key is nearly used up; the session replaces the connection. */
+  replace = false;
+  /** Data stream: everything sent, close_notify queued. */
+  done = false;
+  constructor(readonly index: number) {}
 }
 
 /** One READ in flight into an output buffer. */
@@ -145,6 +191,11 @@ const CHECKSUM_FRAME = FRAME_HEADER_LENGTH + 4 + CONTENT_HASH_LENGTH;
 const MIN_CHUNK = 64 * 1024;
 /** Records kept for REKEY + close_notify when a key nears its limit. */
 const REKEY_RESERVE = 8;
+/** With data streams: files from this size on are split, in pieces of this size (docs/PROTOCOL.md 8.8). */
+export const DEFAULT_SPLIT_MIN = 16 * 1024 * 1024;
+export const DEFAULT_PIECE_BYTES = 8 * 1024 * 1024;
+/** Connections per session at most (the receiver takes 15 data streams besides the control connection). */
+export const MAX_STREAMS = 16;
 
 export class SendEngine implements ChannelSink {
   readonly stats: SendStats = {
@@ -163,8 +214,19 @@ export class SendEngine implements ChannelSink {
   private readonly bufSize: number;
   private readonly maxOpen: number;
   private readonly free: OutBuf[] = [];
-  private cur: OutBuf | undefined;
-  private readonly closedBufs: OutBuf[] = [];
+  /** lanes[0]: the control connection; the others: data streams. */
+  readonly lanes: Lane[] = [];
+  /** The lane being filled (the buffer helpers work on it). */
+  private L: Lane;
+  private laneCap: number;
+  /** Pieces of split files waiting for a stream. */
+  private readonly pieces: Piece[] = [];
+  /** Split files whose pieces are all framed: their FILE_END goes on the control connection. */
+  private readonly splitEnds: SrcFile[] = [];
+  private readonly splitMin: number;
+  private readonly pieceBytes: number;
+  /** A file was split: the session should open the data streams (once). */
+  wantStreams = false;
   private readonly readPool: ReadOp[] = [];
   private readonly ctl: Pinned;
   private readonly pathScratch = new Uint8Array(3 * MAX_PATH_BYTES + 16);
@@ -203,7 +265,14 @@ export class SendEngine implements ChannelSink {
     this.sync = opts.sync ?? { checksum: false, ignoreTimes: false, delete: false, dryRun: false };
     this.filterRules = this.sync.delete ? opts.filterRules : undefined;
     this.onChange = opts.onChange;
-    const n = Math.max(2, opts.buffers ?? 8);
+    const streams = Math.max(1, Math.min(MAX_STREAMS, opts.streams ?? 1));
+    for (let i = 0; i < streams; i++) this.lanes.push(new Lane(i));
+    this.L = this.lanes[0];
+    this.splitMin = opts.splitMin ?? DEFAULT_SPLIT_MIN;
+    this.pieceBytes = Math.max(this.chunk, opts.pieceBytes ?? DEFAULT_PIECE_BYTES);
+    // Each stream may hold an equal share of the buffers (so none starves the others).
+    const n = Math.max(2, opts.buffers ?? 8, 4 * streams);
+    this.laneCap = streams === 1 ? n : Math.max(2, Math.floor(n / streams));
     for (let i = 0; i < n; i++) this.free.push(new OutBuf(pinned(this.bufSize)));
     this.ctl = pinned(4096);
   }
@@ -219,6 +288,7 @@ export class SendEngine implements ChannelSink {
    */
   attach(channel: Channel, continueToken?: Uint8Array): void {
     this.channel = channel;
+    this.lanes[0].channel = channel;
     this.frames = new FrameReader({ direction: "to-sender", copyPayloads: true });
     this.peerClosed = false;
     this.rekeyWanted = false;
@@ -226,6 +296,49 @@ export class SendEngine implements ChannelSink {
     if (continueToken !== undefined) this.sendControl(encodeMessage({ type: "continue", token: continueToken }));
     channel.startReceive(this);
     this.pump();
+  }
+
+  /**
+   * Starts (or, after its key was used up, continues) data stream `index` on `channel`:
+   * JOIN with `token` first, then DATA and HOLE of pieces. The receiver sends nothing on
+   * it; a close or error from its side fails the session.
+   */
+  attachLane(index: number, channel: Channel, token: Uint8Array): void {
+    const lane = this.lanes[index];
+    lane.channel = channel;
+    lane.replace = false;
+    const frame = encodeMessage({ type: "join", token });
+    const buf = pinned(frame.length);
+    buf.u8.set(frame);
+    channel.send(buf.u8, buf.addr, frame.length, false);
+    channel.startReceive({
+      onData: (chunk) => {
+        this.fail(new ProtocolError("frame", "the receiver sent data on a data stream"));
+        return chunk.length;
+      },
+      onClose: () => this.laneLost(lane, undefined),
+      onError: (e) => this.laneLost(lane, e),
+    });
+    this.pump();
+  }
+
+  private laneLost(lane: Lane, e: Error | undefined): void {
+    if (lane.done || lane.replace || this.finished) return;
+    // The receiver usually said why on the control connection (ERROR): give it a moment.
+    this.loop.after(1000, () => this.fail(e instanceof ProtocolError ? e : new ProtocolError("peer", "the receiver closed a data stream during the transfer")));
+  }
+
+  /** A data stream whose connection must be replaced (key nearly used up), or -1. */
+  get laneToReplace(): number {
+    for (const l of this.lanes) if (l.replace && l.channel !== undefined && l.channel.sendIdle) return l.index;
+    return -1;
+  }
+
+  /** The channels of all connections now open (for idle checks, progress and teardown). */
+  get channels(): Channel[] {
+    const out: Channel[] = [];
+    for (const l of this.lanes) if (l.channel !== undefined) out.push(l.channel);
+    return out;
   }
 
   /** The transfer is over: REPORT received (or a failure). */
@@ -301,14 +414,18 @@ export class SendEngine implements ChannelSink {
       return;
     }
     const offset = Number(m.offset);
+    let restart = false;
     if (offset > 0 && m.prefixHash !== undefined) {
+      restart = true;
       // Resume only if the receiver's prefix is ours, byte for byte (else restart from 0).
       const hex = sha256Fd(f.fd, offset, (this.hashBuf ??= new Uint8Array(1024 * 1024)));
       if (typeof hex === "string" && Buffer.from(hex, "hex").equals(m.prefixHash)) {
         f.pos = offset;
         f.resumed = true;
+        restart = false;
       }
     }
+    if (restart) f.piecesLeft = -1; // Restarted from 0: sent whole on the control connection (its first frame at 0 says so).
     this.stats.wantedBytes += f.size - f.pos;
     this.onChange?.("send", f.rel);
     this.ready.push(f);
@@ -363,24 +480,29 @@ export class SendEngine implements ChannelSink {
   // Filling buffers
 
   private takeBuf(): OutBuf | undefined {
-    if (this.cur !== undefined && !this.cur.closed) return this.cur;
+    const L = this.L;
+    if (L.cur !== undefined && !L.cur.closed) return L.cur;
+    if (L.held >= this.laneCap) return undefined;
     const b = this.free.pop();
     if (b === undefined) return undefined;
     b.reset();
-    this.cur = b;
+    L.cur = b;
+    L.held++;
     return b;
   }
 
   private closeCur(): void {
-    const b = this.cur;
+    const L = this.L;
+    const b = L.cur;
     if (b === undefined || b.closed) return;
     b.closed = true;
-    this.cur = undefined;
+    L.cur = undefined;
     if (b.fill === 0) {
       this.free.push(b);
+      L.held--;
       return;
     }
-    this.closedBufs.push(b);
+    L.closedBufs.push(b);
   }
 
   /** Room for `n` bytes in the current buffer (opening one if needed); undefined = stall. */
@@ -403,11 +525,27 @@ export class SendEngine implements ChannelSink {
     return true;
   }
 
-  /** Frames the next pieces of the active file. Returns false when out of buffers. */
-  private continueFile(f: SrcFile): boolean {
+  /** Frames the next pieces of the active file (or of one piece of it: `c`). Returns false when out of buffers. */
+  private continueFile(f: SrcFile, c: Cursor = f): boolean {
     for (;;) {
       if (f.ended) return true;
-      if (f.failure !== undefined || f.pos >= f.size) {
+      if (c !== f) {
+        // A piece of a split file: done when framed to its end (a failed file's rest goes
+        // as a HOLE: the receiver must see every byte covered, and discards the file).
+        if (c.pos >= c.end) {
+          if (--f.piecesLeft === 0) this.splitEnds.push(f);
+          return true;
+        }
+        if (f.failure !== undefined) {
+          const b = this.room(HOLE_FRAME);
+          if (b === undefined) return false;
+          const hole = encodeMessage({ type: "hole", id: f.id, offset: BigInt(c.pos), length: BigInt(c.end - c.pos) });
+          b.mem.u8.set(hole, b.fill);
+          b.fill += hole.length;
+          c.pos = c.end;
+          continue;
+        }
+      } else if (f.failure !== undefined || f.pos >= f.size) {
         const b = this.room(END_FRAME);
         if (b === undefined) return false;
         const u8 = b.mem.u8;
@@ -424,22 +562,23 @@ export class SendEngine implements ChannelSink {
         return true;
       }
       // Where is the next data, and is there a hole before it?
-      let dataEnd = f.size;
-      if (f.segs !== null) {
-        while (f.seg < f.segs.length && f.segs[f.seg + 1] <= f.pos) f.seg += 2;
-        const start = f.seg < f.segs.length ? Math.max(f.segs[f.seg], f.pos) : f.size;
-        if (start > f.pos) {
+      let dataEnd = c.end;
+      const segs = f.segs;
+      if (segs !== null) {
+        while (c.seg < segs.length && segs[c.seg + 1] <= c.pos) c.seg += 2;
+        const start = c.seg < segs.length ? Math.min(c.end, Math.max(segs[c.seg], c.pos)) : c.end;
+        if (start > c.pos) {
           const b = this.room(HOLE_FRAME);
           if (b === undefined) return false;
-          const hole = encodeMessage({ type: "hole", id: f.id, offset: BigInt(f.pos), length: BigInt(start - f.pos) });
+          const hole = encodeMessage({ type: "hole", id: f.id, offset: BigInt(c.pos), length: BigInt(start - c.pos) });
           b.mem.u8.set(hole, b.fill);
           b.fill += hole.length;
-          f.pos = start;
+          c.pos = start;
           continue;
         }
-        dataEnd = Math.min(f.size, f.segs[f.seg + 1]);
+        dataEnd = Math.min(c.end, segs[c.seg + 1]);
       }
-      const want = Math.min(dataEnd - f.pos, this.chunk);
+      const want = Math.min(dataEnd - c.pos, this.chunk);
       let b = this.takeBuf();
       if (b === undefined) return false;
       let space = this.bufSize - b.fill - DATA_HDR - END_FRAME;
@@ -456,11 +595,11 @@ export class SendEngine implements ChannelSink {
       u8[at] = MSG_DATA;
       v.setUint32(at + 1, DATA_FIELDS_LENGTH + len);
       v.setUint32(at + 5, f.id);
-      v.setBigUint64(at + 9, BigInt(f.pos));
+      v.setBigUint64(at + 9, BigInt(c.pos));
       b.fill += DATA_HDR + len;
       f.bytes += len;
-      this.startRead(f, b, at + DATA_HDR, len, f.pos);
-      f.pos += len;
+      this.startRead(f, b, at + DATA_HDR, len, c.pos);
+      c.pos += len;
     }
   }
 
@@ -647,6 +786,75 @@ export class SendEngine implements ChannelSink {
 
   private fill(): void {
     if (this.error !== undefined || this.channel === undefined) return;
+    this.L = this.lanes[0];
+    this.fillControl();
+    const ends = this.splitEnds.length;
+    for (let i = 1; i < this.lanes.length; i++) {
+      const lane = this.lanes[i];
+      if (lane.channel === undefined || lane.done) continue;
+      this.L = lane;
+      this.fillPieces(lane);
+      if (this.listEndQueued && lane.piece === undefined && this.pieces.length === 0 && lane.cur === undefined && lane.closedBufs.length === 0 && !lane.replace && lane.channel.sendIdle) {
+        // Nothing more for this stream: end it (the receiver sees close_notify, or EOF in plaintext).
+        lane.done = true;
+        if (lane.channel.tx === "plain") lane.channel.shutdownWrite();
+        else lane.channel.sendCloseNotify();
+      }
+    }
+    this.L = this.lanes[0];
+    // Pieces finished on the streams just now: their FILE_ENDs (and perhaps LIST_END).
+    if (this.splitEnds.length > ends) this.fillControl();
+  }
+
+  /** A stream frames pieces of split files while it has buffers. Returns false when out of them. */
+  private fillPieces(lane: Lane): boolean {
+    for (;;) {
+      const p = lane.piece ?? this.pieces.shift();
+      if (p === undefined) {
+        // Nothing queued: do not let the last pieces idle in a half-full buffer.
+        if (lane.cur !== undefined) this.closeCur();
+        return true;
+      }
+      lane.piece = p;
+      if (!this.continueFile(p.file, p)) return false;
+      lane.piece = undefined;
+    }
+  }
+
+  /** Splits a WANTed file into pieces for the streams, or false to send it whole here. */
+  private split(f: SrcFile): boolean {
+    if (this.lanes.length < 2 || f.piecesLeft < 0 || f.size - f.pos < this.splitMin) {
+      if (f.piecesLeft < 0) f.piecesLeft = 0;
+      return false;
+    }
+    // The data streams connect now (a tree without large files never opens them).
+    this.wantStreams = true;
+    for (let at = f.pos; at < f.size; at += this.pieceBytes) {
+      this.pieces.push(new Piece(f, at, Math.min(f.size, at + this.pieceBytes)));
+      f.piecesLeft++;
+    }
+    f.pos = f.size;
+    return true;
+  }
+
+  private fillControl(): void {
+    // FILE_END of split files whose pieces are all framed (on whichever streams).
+    while (this.splitEnds.length > 0) {
+      const f = this.splitEnds[0];
+      const b = this.room(END_FRAME);
+      if (b === undefined) return;
+      this.splitEnds.shift();
+      const u8 = b.mem.u8;
+      u8[b.fill] = f.failure !== undefined ? MSG_FILE_ABORT : MSG_FILE_END;
+      b.view.setUint32(b.fill + 1, 4);
+      b.view.setUint32(b.fill + 5, f.id);
+      // Patched to FILE_ABORT if a read on another stream fails before this goes out.
+      b.ends.push({ at: b.fill, file: f });
+      b.waitFor.push(f);
+      b.fill += END_FRAME;
+      f.ended = true;
+      this.maybeCloseFile(f);
+    }
     if (!this.rootSent) {
       const r = this.scanner.root;
       if (r.isDir && !this.putFrame(encodeMessage({ type: "root", mode: r.mode, mtimeNs: r.mtimeNs }))) return;
@@ -670,8 +878,13 @@ export class SendEngine implements ChannelSink {
       // WANTed files first (they hold fds and the receiver waits for them), then more ENTRYs.
       const next = this.ready.shift();
       if (next !== undefined) {
-        this.active = next;
+        if (!this.split(next)) this.active = next;
         continue;
+      }
+      // Nothing of its own to do: the control connection takes pieces too.
+      if ((this.scanDone || this.openFiles >= this.maxOpen) && (this.L.piece !== undefined || this.pieces.length > 0)) {
+        if (!this.fillPieces(this.L)) return;
+        if (this.splitEnds.length > 0) return this.fillControl();
       }
       if (this.scanDone) break;
       if (this.openFiles >= this.maxOpen) return;
@@ -696,30 +909,46 @@ export class SendEngine implements ChannelSink {
     }
   }
 
-  /** Hands finished buffers to the channel in order; partial buffers too when it would idle. */
+  /** Hands finished buffers to the channels in order; partial buffers too when one would idle. */
   private dispatch(): void {
-    const ch = this.channel;
-    if (ch === undefined || this.rekeyPhase !== "none") return;
+    for (const lane of this.lanes) {
+      this.L = lane;
+      this.dispatchLane(lane);
+    }
+    this.L = this.lanes[0];
+  }
+
+  private dispatchLane(lane: Lane): void {
+    const ch = lane.channel;
+    if (ch === undefined || lane.replace || lane.done || (lane.index === 0 && this.rekeyPhase !== "none")) return;
     for (;;) {
-      if (this.closedBufs.length === 0 && this.cur !== undefined && this.cur.fill > 0 && ch.sendIdle && this.cur.reads === 0) {
+      if (lane.closedBufs.length === 0 && lane.cur !== undefined && lane.cur.fill > 0 && ch.sendIdle && lane.cur.reads === 0) {
         // Nothing else to send right now: do not let the connection idle behind a half-full buffer.
         this.closeCur();
       }
-      const b = this.closedBufs[0];
+      const b = lane.closedBufs[0];
       if (b === undefined || b.reads > 0) return;
+      // A split file's FILE_END waits for the reads of its pieces (a failure turns it into FILE_ABORT).
+      for (const f of b.waitFor) if (f.readsInFlight > 0) return;
       if (ch.queuedBytes >= 2 * this.bufSize) return;
       if (ch.recordsRemaining() < Channel.recordsFor(b.fill) + REKEY_RESERVE) {
-        this.startRekey();
+        if (lane.index === 0) this.startRekey();
+        else {
+          // A data stream's key is nearly used up: it ends here; the session opens a new one.
+          lane.replace = true;
+          ch.sendCloseNotify();
+        }
         return;
       }
-      this.closedBufs.shift();
+      lane.closedBufs.shift();
       for (const e of b.ends) if (e.file.failure !== undefined) b.mem.u8[e.at] = MSG_FILE_ABORT;
-      const last = this.listEndQueued && this.closedBufs.length === 0 && (this.cur === undefined || this.cur.fill === 0);
+      const last = lane.index === 0 && this.listEndQueued && lane.closedBufs.length === 0 && (lane.cur === undefined || lane.cur.fill === 0);
       // MSG_MORE only when another buffer is ready right behind: ENTRYs waiting for their
       // WANT/SKIP must not sit in the kernel's cork (up to 200 ms) while the receiver waits.
-      const more = !last && this.closedBufs.length > 0;
+      const more = !last && lane.closedBufs.length > 0;
       ch.send(b.mem.u8, b.mem.addr, b.fill, more, () => {
         this.free.push(b);
+        lane.held--;
         this.pump();
       });
       if (last) {
@@ -785,9 +1014,18 @@ export class SendEngine implements ChannelSink {
   /** Releases fds after a failure (reads must have drained: the loop runs until readsInFlight is 0). */
   abortFiles(): void {
     this.scanner.close();
-    for (const f of [...this.asked.values(), ...this.ready]) if (!f.closed && f.readsInFlight === 0) libc.close(f.fd);
+    const split = new Set<SrcFile>();
+    for (const p of this.pieces) split.add(p.file);
+    for (const l of this.lanes) if (l.piece !== undefined) split.add(l.piece.file);
+    for (const f of this.splitEnds) split.add(f);
+    for (const f of [...this.asked.values(), ...this.ready, ...split]) if (!f.closed && f.readsInFlight === 0) {
+      f.closed = true;
+      libc.close(f.fd);
+    }
     this.asked.clear();
     this.ready.length = 0;
+    this.pieces.length = 0;
+    this.splitEnds.length = 0;
     if (this.pending !== undefined && this.pending.fd >= 0) libc.close(this.pending.fd);
     this.pending = undefined;
   }
@@ -795,8 +1033,10 @@ export class SendEngine implements ChannelSink {
   /** Reads still in flight (buffers cannot be released before they complete). */
   get readsInFlight(): number {
     let n = 0;
-    for (const b of this.closedBufs) n += b.reads;
-    if (this.cur !== undefined) n += this.cur.reads;
+    for (const l of this.lanes) {
+      for (const b of l.closedBufs) n += b.reads;
+      if (l.cur !== undefined) n += l.cur.reads;
+    }
     return n;
   }
 }

@@ -24,12 +24,12 @@ import { HandshakeIO, formatMs } from "./hsio.ts";
 import { enableTlsUlp, setCryptoInfo, setRxExpectNoPad, KTLS_UNAVAILABLE_MESSAGE } from "./ktls.ts";
 import { Loop } from "./loop.ts";
 import { DEFAULT_MAX_RECORDS_PER_KEY, RecordOpener, RecordSealer, type CipherName } from "./record.ts";
-import { RecvEngine, type ReceiverLimits, type RecvStats } from "./receiver.ts";
+import { RecvEngine, type DataStream, type ReceiverLimits, type RecvStats } from "./receiver.ts";
 import { Scanner } from "./scan.ts";
 import { SendEngine, type SendFailure, type SendStats, type SenderOptions } from "./sender.ts";
 import { trace } from "./trace.ts";
 import { Acceptor, closeFd, Connector, listenOn, shutdownFd, type Listener } from "./socket.ts";
-import { FLAG_CONTINUATION, SENDER_FLAGS, syncFlagBits, type ReportFailure, type ReportMessage, type SyncOptions } from "./wire.ts";
+import { FLAG_CONTINUATION, FLAG_JOIN, FLAG_STREAMS, SENDER_FLAGS, syncFlagBits, type ReportFailure, type ReportMessage, type SyncOptions } from "./wire.ts";
 
 export type CryptoChoice = "auto" | "kernel" | "user";
 /** What the summary reports: where the records were made. */
@@ -84,6 +84,18 @@ export function continuationToken(hs: HandshakeResult, role: "client" | "server"
   const c2sKey = role === "client" ? hs.tx.key : hs.rx.key;
   return new Uint8Array(createHmac("sha256", c2sKey).update("usync continue").update(hs.sessionId).digest());
 }
+
+/**
+ * The JOIN token of a session (docs/PROTOCOL.md 8.8): from its connection 0, so only the
+ * two ends of that connection can open data streams for it.
+ */
+export function joinToken(hs: HandshakeResult, role: "client" | "server"): Uint8Array {
+  const c2sKey = role === "client" ? hs.tx.key : hs.rx.key;
+  return new Uint8Array(createHmac("sha256", c2sKey).update("usync join").update(hs.sessionId).digest());
+}
+
+/** Data streams a receiver takes per session at once (connection 0 not counted). */
+export const MAX_JOINS = 15;
 
 /** The message for `--crypto kernel` where kTLS is missing (exit 3). */
 export function kernelUnavailable(reason: string): UnsupportedError {
@@ -198,6 +210,8 @@ export interface SendResult {
   cipher: CipherName | null;
   peer: string;
   rekeys: number;
+  /** Connections used at once (send -j). */
+  streams: number;
   seconds: number;
   backend: BackendKind;
   skipped: string[];
@@ -253,8 +267,10 @@ export async function runSend(o: SendSessionOptions): Promise<SendResult> {
   const ring = openRing(o.ring);
   const loop = new Loop(ring);
   const sync: SyncOptions = o.sync ?? { checksum: false, ignoreTimes: false, delete: false, dryRun: false };
-  const flags = syncFlagBits(sync);
-  const engine = new SendEngine(loop, scanner, { ...o.sender, sync });
+  // Data streams only carry file data: a dry run has none.
+  const streams = sync.dryRun ? 1 : Math.max(1, Math.min(16, o.sender?.streams ?? 1));
+  const flags = syncFlagBits(sync) | (streams > 1 ? FLAG_STREAMS : 0);
+  const engine = new SendEngine(loop, scanner, { ...o.sender, sync, streams });
   let channel: Channel | undefined;
   let rekeys = 0;
   try {
@@ -264,26 +280,58 @@ export async function runSend(o: SendSessionOptions): Promise<SendResult> {
     trace("send: handshake done");
     channel = makeChannel(loop, conn.fd, conn.hs, o.crypto, limits.maxRecords, engine.maxSend);
     const first = channel;
+    const hs0 = conn.hs;
     engine.attach(channel);
     let lastProgress = 0;
+    // Bytes sent on connections already closed (re-keyed data streams), for progress.
+    let retiredBytes = 0;
     loop.onWake = () => {
-      const ch = channel as Channel;
       const now = loop.now();
       if (o.interrupted?.() === true) engine.fail(new InterruptedError());
       // Idle: waiting on the network (sends pending, or for the REPORT) with no progress at all.
-      const waiting = !ch.sendIdle || engine.listEndSent || engine.rekeying;
-      if (waiting && now - Math.max(ch.lastSendProgress, ch.lastReceive) > limits.idleMs) {
+      const chs = engine.channels;
+      let waiting = engine.listEndSent || engine.rekeying;
+      let last = 0;
+      let sent = retiredBytes;
+      for (const c of chs) {
+        if (!c.sendIdle) waiting = true;
+        last = Math.max(last, c.lastSendProgress, c.lastReceive);
+        sent += c.sentBytes;
+      }
+      if (waiting && now - last > limits.idleMs) {
         engine.fail(new ProtocolError("timeout", `idle timeout: no progress on the connection for ${formatMs(limits.idleMs)}`));
       }
       engine.maybeRekeyReady();
       if (o.onProgress !== undefined && now - lastProgress >= 100) {
         lastProgress = now;
-        o.onProgress({ stats: engine.stats, sentBytes: ch.sentBytes, scanning: !scanner.finished });
+        o.onProgress({ stats: engine.stats, sentBytes: sent, scanning: !scanner.finished });
       }
     };
+    let joined = 0;
     for (;;) {
-      await loop.run(() => engine.finished || engine.rekeyWanted);
+      await loop.run(() => engine.finished || engine.rekeyWanted || engine.laneToReplace >= 0 || (engine.wantStreams && joined === 0 && streams > 1));
       if (engine.finished) break;
+      if (engine.wantStreams && joined === 0 && streams > 1 && !engine.rekeyWanted) {
+        // The first large file: the data streams, each its own connection and handshake
+        // (fresh keys), joined to this session. The control connection keeps sending meanwhile.
+        for (let i = 1; i < streams && !engine.finished; i++) {
+          const c = await connectAndHandshake(loop, [conn.peer], o, limits.handshakeMs, flags | FLAG_JOIN);
+          engine.attachLane(i, makeChannel(loop, c.fd, c.hs, o.crypto, limits.maxRecords, engine.maxSend), joinToken(hs0, "client"));
+          joined++;
+        }
+        continue;
+      }
+      const lane = engine.laneToReplace;
+      if (lane >= 0 && !engine.rekeyWanted) {
+        // A data stream's key is nearly used up: a new connection (fresh keys) takes its place.
+        const old = engine.lanes[lane].channel as Channel;
+        retiredBytes += old.sentBytes;
+        await retire(loop, old, 1000);
+        const c = await connectAndHandshake(loop, [conn.peer], o, limits.handshakeMs, flags | FLAG_JOIN);
+        rekeys++;
+        engine.attachLane(lane, makeChannel(loop, c.fd, c.hs, o.crypto, limits.maxRecords, engine.maxSend), joinToken(hs0, "client"));
+        continue;
+      }
       // Re-key: this key is nearly used up. Close this connection and continue the same
       // session on a new one with a fresh handshake (docs/PROTOCOL.md section 12).
       const token = continuationToken(conn.hs, "client");
@@ -297,7 +345,7 @@ export async function runSend(o: SendSessionOptions): Promise<SendResult> {
     trace("send: REPORT received");
     const report = engine.report as ReportMessage;
     channel.sendCloseNotify();
-    await retire(loop, channel, 2000);
+    for (const c of engine.channels) await retire(loop, c, 2000);
     const failures = [...engine.failures, ...report.failures.map((f: ReportFailure) => ({ ...f }))];
     return {
       stats: engine.stats,
@@ -309,6 +357,7 @@ export async function runSend(o: SendSessionOptions): Promise<SendResult> {
       cipher: first.tx === "plain" ? null : first.cipher,
       peer: formatAddress(conn.peer),
       rekeys,
+      streams: 1 + joined,
       seconds: (performance.now() - t0) / 1000,
       backend: ring.kind,
       skipped: engine.skippedPaths,
@@ -324,10 +373,12 @@ export async function runSend(o: SendSessionOptions): Promise<SendResult> {
         const ch = channel;
         await loop.run(() => ch.sendIdle || ch.sendFailure !== undefined || loop.now() > flushUntil);
       }
-      if (channel !== undefined) channel.abort();
+      const chs = engine.channels;
+      if (channel !== undefined && !chs.includes(channel)) chs.push(channel);
+      for (const c of chs) c.abort();
       const until = loop.now() + 5000;
-      await loop.run(() => (engine.readsInFlight === 0 && (channel === undefined || !channel.busy)) || loop.now() > until);
-      channel?.close();
+      await loop.run(() => (engine.readsInFlight === 0 && chs.every((c) => !c.busy)) || loop.now() > until);
+      for (const c of chs) c.close();
     } catch {
       // Best effort.
     }
@@ -374,6 +425,8 @@ export interface RecvResult {
   cipher: CipherName | null;
   peer: string;
   rekeys: number;
+  /** Data streams that joined the session (send -j N: N - 1), plus connection 0. */
+  streams: number;
   seconds: number;
   backend: BackendKind;
 }
@@ -389,6 +442,10 @@ interface ActiveSession {
   /** live: a connection is attached; waiting: re-keying, the old connection is closed. */
   phase: "live" | "waiting";
   waitUntil: number;
+  /** The session's connection 0 (its keys make the JOIN token) and its flags. */
+  hs0: HandshakeResult;
+  /** Data streams (HELLO flag STREAMS on connection 0): their connections, closed as they end. */
+  streams: DataStream[];
 }
 
 /** The receiver's own sends are small (REPORT, ERROR): this bounds its sealing buffers. */
@@ -450,6 +507,8 @@ export async function runRecv(o: RecvSessionOptions): Promise<RecvResult[]> {
       pending.delete(done);
       trace("recv: handshake finished");
       onHandshake(done.fd, peer, result, error);
+      // A session waiting to know whether more data streams come.
+      active?.engine.checkStreamsEnded();
     });
     pending.set(io, peer);
     io.start();
@@ -473,6 +532,32 @@ export async function runRecv(o: RecvSessionOptions): Promise<RecvResult[]> {
     }
     const continuation = (hs.peerFlags & FLAG_CONTINUATION) !== 0;
     const s = active;
+    if ((hs.peerFlags & FLAG_JOIN) !== 0) {
+      // A data stream of a live session (docs/PROTOCOL.md 8.8); its JOIN token is checked on its first frame.
+      let refusal: ProtocolError | undefined;
+      if (s === undefined || !s.engine.split || (s.engine.state !== "running" && s.engine.state !== "suspended")) {
+        refusal = new ProtocolError("options", "a data stream tried to join a session that is not running with data streams");
+      } else if ((hs.peerFlags & ~FLAG_JOIN) !== (s.hs0.peerFlags & ~FLAG_CONTINUATION)) {
+        refusal = new ProtocolError("options", "a data stream asked for other options than its session");
+      } else if (s.streams.filter((d) => !d.closed).length >= MAX_JOINS) {
+        refusal = new ProtocolError("limit", `more than ${MAX_JOINS} data streams in one session`);
+      }
+      let channel: Channel | undefined;
+      if (refusal === undefined && s !== undefined) {
+        try {
+          channel = makeChannel(loop, fd, hs, o.crypto, limits.maxRecords, RECEIVER_MAX_SEND);
+        } catch (e) {
+          refusal = e as ProtocolError;
+        }
+      }
+      if (refusal !== undefined || channel === undefined || s === undefined) {
+        event({ type: "connection-failed", peer, error: refusal ?? new ProtocolError("state", "no channel") });
+        closeFd(fd);
+        return;
+      }
+      s.streams.push(s.engine.addStream(channel, joinToken(s.hs0, "server")));
+      return;
+    }
     if (continuation ? s === undefined || s.phase !== "waiting" : s !== undefined) {
       event({
         type: "connection-failed", peer,
@@ -493,8 +578,11 @@ export async function runRecv(o: RecvSessionOptions): Promise<RecvResult[]> {
       return;
     }
     // One session at a time: take no new connections meanwhile; drop the half-open ones.
-    acceptor?.stop();
-    for (const io of pending.keys()) shutdownFd(io.fd);
+    // (A session with data streams keeps accepting: its streams connect now.)
+    if ((hs.peerFlags & FLAG_STREAMS) === 0) {
+      acceptor?.stop();
+      for (const io of pending.keys()) shutdownFd(io.fd);
+    }
     if (s !== undefined) {
       // The continuation of a re-keyed session: its first frame must carry the token.
       const token = continuationToken(s.hs, "server");
@@ -507,9 +595,19 @@ export async function runRecv(o: RecvSessionOptions): Promise<RecvResult[]> {
       return;
     }
     const engine = new RecvEngine(loop, dest, o.limits);
-    active = { engine, channel, first: channel, hs, peer, started: performance.now(), rekeys: 0, phase: "live", waitUntil: 0 };
+    engine.handshaking = () => pending.size > 0;
+    active = { engine, channel, first: channel, hs, peer, started: performance.now(), rekeys: 0, phase: "live", waitUntil: 0, hs0: hs, streams: [] };
     event({ type: "session-start", peer, crypto: cryptoPathOf(channel), layer: channel.describe(), cipher: channel.tx === "plain" ? null : channel.cipher });
     engine.attach(channel, undefined, hs.peerFlags);
+  };
+
+  /** Ends every data stream connection of a session (they carry nothing back). */
+  const closeStreams = async (s: ActiveSession): Promise<void> => {
+    for (const d of s.streams) d.channel.abort();
+    const until = loop.now() + 5000;
+    await loop.run(() => s.streams.every((d) => !d.channel.busy) || loop.now() > until);
+    for (const d of s.streams) d.channel.close();
+    s.streams.length = 0;
   };
 
   /** A live session's engine left "running": suspend for a re-key, or finish. */
@@ -533,6 +631,7 @@ export async function runRecv(o: RecvSessionOptions): Promise<RecvResult[]> {
       if (e.state === "failed") s.channel.abort();
       await retire(loop, s.channel, 2000);
     }
+    await closeStreams(s);
     const drainUntil = loop.now() + 30_000;
     await loop.run(() => e.quiescent || loop.now() > drainUntil);
     if (e.state === "failed") {
@@ -547,6 +646,7 @@ export async function runRecv(o: RecvSessionOptions): Promise<RecvResult[]> {
         cipher: s.first.tx === "plain" ? null : s.first.cipher,
         peer: s.peer,
         rekeys: s.rekeys,
+        streams: 1 + e.joined,
         seconds: (performance.now() - s.started) / 1000,
         backend: ring.kind,
       };
@@ -582,12 +682,21 @@ export async function runRecv(o: RecvSessionOptions): Promise<RecvResult[]> {
       }
       // Idle: nothing from the sender and no local progress either (a receiver paused
       // while its disk catches up is not idle; one stuck on a peer's promise is).
-      if (s.engine.state === "running" && now - Math.max(s.channel.lastReceive, s.engine.lastProgress) > limits.idleMs) {
+      let lastReceive = s.channel.lastReceive;
+      let received = s.channel.receivedBytes;
+      for (const d of s.streams) {
+        lastReceive = Math.max(lastReceive, d.channel.lastReceive);
+        received += d.channel.receivedBytes;
+        // A stream that ended cleanly: its connection goes now.
+        if (d.closed && !d.channel.busy) d.channel.close();
+        else if (d.closed) d.channel.abort();
+      }
+      if (s.engine.state === "running" && now - Math.max(lastReceive, s.engine.lastProgress) > limits.idleMs) {
         s.engine.fail(new ProtocolError("timeout", `idle timeout: nothing received for ${formatMs(limits.idleMs)}`));
       }
       if (o.onProgress !== undefined && now - lastProgress >= 100) {
         lastProgress = now;
-        o.onProgress({ stats: s.engine.stats, receivedBytes: s.channel.receivedBytes });
+        o.onProgress({ stats: s.engine.stats, receivedBytes: received });
       }
     };
     const needsAttention = (): boolean => {
@@ -619,13 +728,22 @@ export async function runRecv(o: RecvSessionOptions): Promise<RecvResult[]> {
           await loop.run(() => s.channel.sendIdle || s.channel.sendFailure !== undefined || loop.now() > flushUntil);
           s.channel.abort();
         }
+        for (const d of s.streams) d.channel.abort();
         const until = loop.now() + 5000;
-        await loop.run(() => (s.engine.quiescent && !s.channel.busy && pending.size === 0) || loop.now() > until);
+        await loop.run(() => (s.engine.quiescent && !s.channel.busy && s.streams.every((d) => !d.channel.busy) && pending.size === 0) || loop.now() > until);
         s.channel.close();
+        for (const d of s.streams) d.channel.close();
       } catch {
         // Best effort.
       }
       s.engine.cleanup();
+    }
+    if (acceptor !== undefined) {
+      // A session with data streams kept accepting: let the cancelled ACCEPT complete, so
+      // the port is released when this returns (not when the ring is torn down later).
+      const a = acceptor;
+      const until = loop.now() + 1000;
+      await loop.run(() => a.idle || loop.now() > until);
     }
     if (listener !== undefined) closeFd(listener.fd);
     dest.close();

@@ -115,6 +115,11 @@ export class Acceptor implements CompletionTarget {
     if (this.armed) this.loop.cancel(this.userData);
   }
 
+  /** No ACCEPT in flight (after stop(): the listener may be closed without the ring holding it). */
+  get idle(): boolean {
+    return !this.armed;
+  }
+
   private arm(): void {
     if (this.armed || this.stopped) return;
     this.armed = true;

@@ -58,8 +58,12 @@ export const FLAG_IGNORE_TIMES = 0x8;
 export const FLAG_DELETE = 0x10;
 /** Want mode: agree on what would change, move no file data, change nothing. */
 export const FLAG_DRY_RUN = 0x20;
+/** Connection 0 of a session with data streams (send -j N > 1): file data may arrive on any stream, in any order (section 8.8). */
+export const FLAG_STREAMS = 0x40;
+/** This connection is a data stream of a live session: its first frame is JOIN (section 8.8). */
+export const FLAG_JOIN = 0x80;
 /** Every bit a version 1 receiver accepts from a sender. */
-export const SENDER_FLAGS = 0x3f;
+export const SENDER_FLAGS = 0xff;
 
 /** The sync options a sender asks for through its HELLO flags. */
 export interface SyncOptions {
@@ -77,19 +81,21 @@ export function syncFlagBits(o: SyncOptions): number {
  * The options a sender's flags ask for; ProtocolError("options") for a combination that
  * means nothing: any of them with PUSH (they need want mode), CHECKSUM with IGNORE_TIMES.
  */
-export function syncOptionsOf(flags: number): SyncOptions & { push: boolean } {
+export function syncOptionsOf(flags: number): SyncOptions & { push: boolean; streams: boolean } {
   const o = {
     push: (flags & FLAG_PUSH) !== 0,
     checksum: (flags & FLAG_CHECKSUM) !== 0,
     ignoreTimes: (flags & FLAG_IGNORE_TIMES) !== 0,
     delete: (flags & FLAG_DELETE) !== 0,
     dryRun: (flags & FLAG_DRY_RUN) !== 0,
+    streams: (flags & FLAG_STREAMS) !== 0,
   };
   if ((flags & ~SENDER_FLAGS) !== 0) throw new ProtocolError("options", `unknown HELLO flags 0x${(flags & ~SENDER_FLAGS).toString(16)}`);
   if (o.push && (o.checksum || o.ignoreTimes || o.delete || o.dryRun)) {
     throw new ProtocolError("options", "HELLO flags CHECKSUM, IGNORE_TIMES, DELETE and DRY_RUN need want mode, not PUSH");
   }
   if (o.checksum && o.ignoreTimes) throw new ProtocolError("options", "HELLO flags CHECKSUM and IGNORE_TIMES contradict each other");
+  if (o.streams && (o.push || o.dryRun)) throw new ProtocolError("options", "HELLO flag STREAMS needs want mode and file data (not PUSH, not DRY_RUN)");
   return o;
 }
 
@@ -107,6 +113,7 @@ export const MSG_CONTINUE = 0x08;
 export const MSG_ROOT = 0x09;
 export const MSG_CHECKSUM = 0x0a;
 export const MSG_FILTER = 0x0b;
+export const MSG_JOIN = 0x0c;
 export const MSG_WANT = 0x11;
 export const MSG_SKIP = 0x12;
 export const MSG_REPORT = 0x13;
@@ -187,6 +194,11 @@ export interface ContinueMessage {
   type: "continue";
   token: Uint8Array;
 }
+/** First frame on a data stream (HELLO flag JOIN): the token of the session's connection 0. */
+export interface JoinMessage {
+  type: "join";
+  token: Uint8Array;
+}
 /** Permission bits and mtime for the destination directory itself. */
 export interface RootMessage {
   type: "root";
@@ -246,7 +258,7 @@ export interface ErrorMessage {
 }
 
 export type SenderMessage =
-  | EntryMessage | DataMessage | FileEndMessage | ListEndMessage | HoleMessage | FileAbortMessage | RekeyMessage | ContinueMessage
+  | EntryMessage | DataMessage | FileEndMessage | ListEndMessage | HoleMessage | FileAbortMessage | RekeyMessage | ContinueMessage | JoinMessage
   | RootMessage | ChecksumMessage | FilterMessage | ErrorMessage;
 export type ReceiverMessage = WantMessage | SkipMessage | ReportMessage | DeletedMessage | ErrorMessage;
 export type WireMessage = SenderMessage | ReceiverMessage;
@@ -274,6 +286,7 @@ const RULES: ReadonlyMap<number, TypeRule> = new Map<number, TypeRule>([
   [MSG_REKEY, { name: "REKEY", from: "sender", min: 0, max: 0 }],
   [MSG_CONTINUE, { name: "CONTINUE", from: "sender", min: CONTINUE_TOKEN_LENGTH, max: CONTINUE_TOKEN_LENGTH }],
   [MSG_ROOT, { name: "ROOT", from: "sender", min: 12, max: 12 }],
+  [MSG_JOIN, { name: "JOIN", from: "sender", min: CONTINUE_TOKEN_LENGTH, max: CONTINUE_TOKEN_LENGTH }],
   [MSG_CHECKSUM, { name: "CHECKSUM", from: "sender", min: 4 + CONTENT_HASH_LENGTH, max: 4 + CONTENT_HASH_LENGTH }],
   [MSG_FILTER, { name: "FILTER", from: "sender", min: 2, max: 1 + MAX_PATTERN_BYTES }],
   [MSG_WANT, { name: "WANT", from: "receiver", min: 13, max: 13 + PREFIX_HASH_LENGTH }],
@@ -480,6 +493,9 @@ export function encodeMessage(msg: WireMessage): Uint8Array {
     case "continue":
       if (msg.token.length !== CONTINUE_TOKEN_LENGTH) throw new ProtocolError("frame", `CONTINUE token must be ${CONTINUE_TOKEN_LENGTH} bytes`);
       return new Writer(CONTINUE_TOKEN_LENGTH).bytes(msg.token).frame(MSG_CONTINUE);
+    case "join":
+      if (msg.token.length !== CONTINUE_TOKEN_LENGTH) throw new ProtocolError("frame", `JOIN token must be ${CONTINUE_TOKEN_LENGTH} bytes`);
+      return new Writer(CONTINUE_TOKEN_LENGTH).bytes(msg.token).frame(MSG_JOIN);
     case "root":
       if (!Number.isInteger(msg.mode) || msg.mode < 0 || msg.mode > 0o7777) throw new ProtocolError("frame", `ROOT mode ${msg.mode} is not permission bits`);
       if (msg.mtimeNs < -(1n << 63n) || msg.mtimeNs >= 1n << 63n) throw new ProtocolError("frame", "ROOT mtime outside i64");
@@ -688,6 +704,9 @@ export function decodeMessage(frame: RawFrame): WireMessage {
       break;
     case MSG_CONTINUE:
       msg = { type: "continue", token: r.bytes(CONTINUE_TOKEN_LENGTH).slice() };
+      break;
+    case MSG_JOIN:
+      msg = { type: "join", token: r.bytes(CONTINUE_TOKEN_LENGTH).slice() };
       break;
     case MSG_ROOT: {
       const mode = r.u32();

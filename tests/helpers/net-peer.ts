@@ -165,6 +165,22 @@ export function continuationTokenOf(hs: HandshakeResult): Uint8Array {
   return new Uint8Array(createHmac("sha256", hs.tx.key).update("usync continue").update(hs.sessionId).digest());
 }
 
+export const MSG_JOIN = 0x0c;
+export const FLAG_STREAMS = 0x40;
+export const FLAG_JOIN = 0x80;
+
+export function joinFrame(token: Uint8Array): Uint8Array {
+  return rawFrame(MSG_JOIN, token);
+}
+
+/**
+ * The JOIN token of a session (docs/PROTOCOL.md 8.8), from its connection 0:
+ * HMAC-SHA256(c2s key of connection 0, "usync join" || its TH).
+ */
+export function joinTokenOf(hs: HandshakeResult): Uint8Array {
+  return new Uint8Array(createHmac("sha256", hs.tx.key).update("usync join").update(hs.sessionId).digest());
+}
+
 /** A HELLO message (framed) with any field changed, for handshake lies. */
 export function helloMessage(f: { version?: number; role?: number; cipher?: number; plaintext?: number; flags?: number; magic?: string; nonce?: Uint8Array } = {}): Uint8Array {
   const body = new Uint8Array(46);

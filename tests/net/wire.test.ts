@@ -19,6 +19,10 @@ import {
   FLAG_DRY_RUN,
   FLAG_IGNORE_TIMES,
   FLAG_PUSH,
+  FLAG_STREAMS,
+  FLAG_JOIN,
+  MSG_JOIN,
+  checkFrameHeader,
   syncFlagBits,
   syncOptionsOf,
   capFailures,
@@ -455,10 +459,30 @@ describe("incremental sync frames (docs/PROTOCOL.md 8.3e, 8.3f, 8.4, 8.5a)", () 
     expect(kindOf(() => encodeMessage({ type: "deleted", path: "" }))).toBe("frame");
   });
 
+  test("data streams: JOIN (0x0c) is 32 bytes, sender to receiver; STREAMS and JOIN flags", () => {
+    const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
+    const token = Uint8Array.from({ length: 32 }, (_, i) => i);
+    const frame = encodeMessage({ type: "join", token });
+    expect(hex(frame)).toBe("0c00000020" + hex(token));
+    const m = decodeSenderMessage({ type: MSG_JOIN, payload: frame.subarray(FRAME_HEADER_LENGTH) });
+    expect(m).toEqual({ type: "join", token });
+    expect(kindOf(() => encodeMessage({ type: "join", token: new Uint8Array(31) }))).toBe("frame");
+    expect(checkFrameHeader(MSG_JOIN, 32, "to-receiver")).toBe("JOIN");
+    for (const len of [0, 31, 33]) expect(kindOf(() => checkFrameHeader(MSG_JOIN, len, "to-receiver"))).toBe("frame");
+    expect(kindOf(() => checkFrameHeader(MSG_JOIN, 32, "to-sender"))).toBe("frame");
+    expect(FLAG_STREAMS).toBe(0x40);
+    expect(FLAG_JOIN).toBe(0x80);
+    expect(syncOptionsOf(FLAG_STREAMS | FLAG_DELETE).streams).toBe(true);
+    expect(syncOptionsOf(FLAG_JOIN).streams).toBe(false);
+    // Data streams carry file data of want mode: not with PUSH, not in a dry run.
+    expect(kindOf(() => syncOptionsOf(FLAG_STREAMS | FLAG_PUSH))).toBe("options");
+    expect(kindOf(() => syncOptionsOf(FLAG_STREAMS | FLAG_DRY_RUN))).toBe("options");
+  });
+
   test("HELLO sync flags: combinations that mean nothing are option errors", () => {
-    expect(syncOptionsOf(FLAG_CHECKSUM | FLAG_DELETE | FLAG_DRY_RUN)).toEqual({ push: false, checksum: true, ignoreTimes: false, delete: true, dryRun: true });
+    expect(syncOptionsOf(FLAG_CHECKSUM | FLAG_DELETE | FLAG_DRY_RUN)).toEqual({ push: false, checksum: true, ignoreTimes: false, delete: true, dryRun: true, streams: false });
     expect(syncOptionsOf(FLAG_PUSH).push).toBe(true);
-    for (const bad of [FLAG_PUSH | FLAG_DELETE, FLAG_PUSH | FLAG_CHECKSUM, FLAG_PUSH | FLAG_DRY_RUN, FLAG_PUSH | FLAG_IGNORE_TIMES, FLAG_CHECKSUM | FLAG_IGNORE_TIMES, 0x40, 0x80000000]) {
+    for (const bad of [FLAG_PUSH | FLAG_DELETE, FLAG_PUSH | FLAG_CHECKSUM, FLAG_PUSH | FLAG_DRY_RUN, FLAG_PUSH | FLAG_IGNORE_TIMES, FLAG_CHECKSUM | FLAG_IGNORE_TIMES, 0x100, 0x80000000]) {
       expect(kindOf(() => syncOptionsOf(bad))).toBe("options");
     }
     const all = { checksum: true, ignoreTimes: true, delete: true, dryRun: true };
