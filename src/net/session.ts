@@ -425,7 +425,7 @@ export interface RecvResult {
   cipher: CipherName | null;
   peer: string;
   rekeys: number;
-  /** Data streams that joined the session (send -j N: N - 1), plus connection 0. */
+  /** Connections of the session open at once at most (send -j N: up to N). */
   streams: number;
   seconds: number;
   backend: BackendKind;
@@ -446,6 +446,8 @@ interface ActiveSession {
   hs0: HandshakeResult;
   /** Data streams (HELLO flag STREAMS on connection 0): their connections, closed as they end. */
   streams: DataStream[];
+  /** Connections open at once at most (connection 0 included; a data stream replaced after re-keying is not counted twice). */
+  maxStreams: number;
 }
 
 /** The receiver's own sends are small (REPORT, ERROR): this bounds its sealing buffers. */
@@ -556,6 +558,7 @@ export async function runRecv(o: RecvSessionOptions): Promise<RecvResult[]> {
         return;
       }
       s.streams.push(s.engine.addStream(channel, joinToken(s.hs0, "server")));
+      s.maxStreams = Math.max(s.maxStreams, 1 + s.streams.filter((d) => !d.closed).length);
       return;
     }
     if (continuation ? s === undefined || s.phase !== "waiting" : s !== undefined) {
@@ -596,7 +599,7 @@ export async function runRecv(o: RecvSessionOptions): Promise<RecvResult[]> {
     }
     const engine = new RecvEngine(loop, dest, o.limits);
     engine.handshaking = () => pending.size > 0;
-    active = { engine, channel, first: channel, hs, peer, started: performance.now(), rekeys: 0, phase: "live", waitUntil: 0, hs0: hs, streams: [] };
+    active = { engine, channel, first: channel, hs, peer, started: performance.now(), rekeys: 0, phase: "live", waitUntil: 0, hs0: hs, streams: [], maxStreams: 1 };
     event({ type: "session-start", peer, crypto: cryptoPathOf(channel), layer: channel.describe(), cipher: channel.tx === "plain" ? null : channel.cipher });
     engine.attach(channel, undefined, hs.peerFlags);
   };
@@ -646,7 +649,7 @@ export async function runRecv(o: RecvSessionOptions): Promise<RecvResult[]> {
         cipher: s.first.tx === "plain" ? null : s.first.cipher,
         peer: s.peer,
         rekeys: s.rekeys,
-        streams: 1 + e.joined,
+        streams: s.maxStreams,
         seconds: (performance.now() - s.started) / 1000,
         backend: ring.kind,
       };

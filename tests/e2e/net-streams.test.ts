@@ -67,7 +67,6 @@ describe("send -j N", () => {
       // The data streams connect when the first large file is wanted; the transfer goes on meanwhile.
       expect(j.streams as number).toBeGreaterThan(1);
       expect(j.streams as number).toBeLessThanOrEqual(4);
-      // The receiver counts the streams whose JOIN it read before the end (a last one may connect too late to carry anything).
       expect(r.streams as number).toBeGreaterThan(1);
       expect(r.streams as number).toBeLessThanOrEqual(j.streams as number);
       expect(j.crypto).toBe(mode === "plaintext" ? "plaintext" : "user");
@@ -84,6 +83,19 @@ describe("send -j N", () => {
       expectNetCopy(before, dst, `-j 4 ${mode} re-run`);
     }, 240_000);
   }
+
+  test("-j 4 with a tiny record limit per key: every stream re-keys (a data stream is replaced by a new one), byte-identical", async () => {
+    const dst = fresh("dstrk");
+    const before = snapshotTree(src);
+    const env = { URING_SYNC_MAX_RECORDS: "1500" };
+    const t = await transfer({ src, dst, sendArgs: ["-j", "4", "--json", "--crypto", "user"], recvArgs: ["--json", "--crypto", "user"], sendEnv: env, recvEnv: env, timeoutMs: 180_000 });
+    expectBothExit(t, 0, 0);
+    expectNetCopy(before, dst, "-j 4 re-keying");
+    const j = parseJson(t.send);
+    // 1500 records of 16 KiB: about 23 MiB per key, so the streams carrying 185 MiB must be replaced.
+    expect(j.rekeys as number).toBeGreaterThanOrEqual(2);
+    expect(parseJson(t.recv).streams as number).toBeLessThanOrEqual(4);
+  }, 240_000);
 
   test("-j 1: one connection, as without data streams", async () => {
     const dst = fresh("dst1");
