@@ -1337,6 +1337,12 @@ export class RecvEngine implements ChannelSink {
 
   /** A data stream ended: cleanly (nothing more comes on it) or not (the session fails). */
   streamEnded(d: DataStream, error: Error | undefined): void {
+    // After the REPORT (a last stream that connected too late to carry anything) or a
+    // failure, how a stream goes away no longer matters.
+    if (this.state !== "running" && this.state !== "suspended") {
+      if (d.op === undefined) this.streams.delete(d);
+      return;
+    }
     // Kept on failure: a frame it was cutting off still counts against what a resume keeps.
     if (error !== undefined) return this.fail(error);
     this.streams.delete(d);

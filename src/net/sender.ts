@@ -225,8 +225,7 @@ export class SendEngine implements ChannelSink {
   private readonly splitEnds: SrcFile[] = [];
   private readonly splitMin: number;
   private readonly pieceBytes: number;
-  /** A file was split: the session should open the data streams (once). */
-  wantStreams = false;
+
   private readonly readPool: ReadOp[] = [];
   private readonly ctl: Pinned;
   private readonly pathScratch = new Uint8Array(3 * MAX_PATH_BYTES + 16);
@@ -332,6 +331,11 @@ export class SendEngine implements ChannelSink {
   get laneToReplace(): number {
     for (const l of this.lanes) if (l.replace && l.channel !== undefined && l.channel.sendIdle) return l.index;
     return -1;
+  }
+
+  /** Pieces of split files wait for a stream (another data stream would help). */
+  get piecesQueued(): boolean {
+    return this.pieces.length > 0;
   }
 
   /** The channels of all connections now open (for idle checks, progress and teardown). */
@@ -827,8 +831,6 @@ export class SendEngine implements ChannelSink {
       if (f.piecesLeft < 0) f.piecesLeft = 0;
       return false;
     }
-    // The data streams connect now (a tree without large files never opens them).
-    this.wantStreams = true;
     for (let at = f.pos; at < f.size; at += this.pieceBytes) {
       this.pieces.push(new Piece(f, at, Math.min(f.size, at + this.pieceBytes)));
       f.piecesLeft++;

@@ -307,18 +307,18 @@ export async function runSend(o: SendSessionOptions): Promise<SendResult> {
         o.onProgress({ stats: engine.stats, sentBytes: sent, scanning: !scanner.finished });
       }
     };
+    // Data streams opened so far (they open while pieces of split files wait for one).
     let joined = 0;
+    const moreStreams = (): boolean => joined < streams - 1 && engine.piecesQueued;
     for (;;) {
-      await loop.run(() => engine.finished || engine.rekeyWanted || engine.laneToReplace >= 0 || (engine.wantStreams && joined === 0 && streams > 1));
+      await loop.run(() => engine.finished || engine.rekeyWanted || engine.laneToReplace >= 0 || moreStreams());
       if (engine.finished) break;
-      if (engine.wantStreams && joined === 0 && streams > 1 && !engine.rekeyWanted) {
-        // The first large file: the data streams, each its own connection and handshake
-        // (fresh keys), joined to this session. The control connection keeps sending meanwhile.
-        for (let i = 1; i < streams && !engine.finished; i++) {
-          const c = await connectAndHandshake(loop, [conn.peer], o, limits.handshakeMs, flags | FLAG_JOIN);
-          engine.attachLane(i, makeChannel(loop, c.fd, c.hs, o.crypto, limits.maxRecords, engine.maxSend), joinToken(hs0, "client"));
-          joined++;
-        }
+      if (moreStreams() && !engine.rekeyWanted) {
+        // A data stream: its own connection and handshake (fresh keys), joined to this
+        // session. The other connections keep sending meanwhile.
+        const c = await connectAndHandshake(loop, [conn.peer], o, limits.handshakeMs, flags | FLAG_JOIN);
+        joined++;
+        engine.attachLane(joined, makeChannel(loop, c.fd, c.hs, o.crypto, limits.maxRecords, engine.maxSend), joinToken(hs0, "client"));
         continue;
       }
       const lane = engine.laneToReplace;
@@ -537,6 +537,11 @@ export async function runRecv(o: RecvSessionOptions): Promise<RecvResult[]> {
     if ((hs.peerFlags & FLAG_JOIN) !== 0) {
       // A data stream of a live session (docs/PROTOCOL.md 8.8); its JOIN token is checked on its first frame.
       let refusal: ProtocolError | undefined;
+      if (s !== undefined && s.engine.split && (s.engine.state === "reported" || s.engine.state === "done")) {
+        // A last data stream of this session, connected after everything arrived: nothing to say.
+        closeFd(fd);
+        return;
+      }
       if (s === undefined || !s.engine.split || (s.engine.state !== "running" && s.engine.state !== "suspended")) {
         refusal = new ProtocolError("options", "a data stream tried to join a session that is not running with data streams");
       } else if ((hs.peerFlags & ~FLAG_JOIN) !== (s.hs0.peerFlags & ~FLAG_CONTINUATION)) {
