@@ -309,16 +309,27 @@ export async function runSend(o: SendSessionOptions): Promise<SendResult> {
     };
     // Data streams opened so far (they open while pieces of split files wait for one).
     let joined = 0;
-    const moreStreams = (): boolean => joined < streams - 1 && engine.piecesQueued;
+    let streamsFailed = false;
+    const moreStreams = (): boolean => !streamsFailed && joined < streams - 1 && engine.piecesQueued;
     for (;;) {
       await loop.run(() => engine.finished || engine.rekeyWanted || engine.laneToReplace >= 0 || moreStreams());
       if (engine.finished) break;
       if (moreStreams() && !engine.rekeyWanted) {
         // A data stream: its own connection and handshake (fresh keys), joined to this
         // session. The other connections keep sending meanwhile.
-        const c = await connectAndHandshake(loop, [conn.peer], o, limits.handshakeMs, flags | FLAG_JOIN);
-        joined++;
-        engine.attachLane(joined, makeChannel(loop, c.fd, c.hs, o.crypto, limits.maxRecords, engine.maxSend), joinToken(hs0, "client"));
+        // A data stream that cannot be opened (the receiver finished meanwhile and closed
+        // it, or refused it) is not an error: the session goes on with the connections it has.
+        let c: Connected | undefined;
+        try {
+          c = await connectAndHandshake(loop, [conn.peer], o, limits.handshakeMs, flags | FLAG_JOIN);
+          const ch = makeChannel(loop, c.fd, c.hs, o.crypto, limits.maxRecords, engine.maxSend);
+          joined++;
+          engine.attachLane(joined, ch, joinToken(hs0, "client"));
+        } catch (e) {
+          if (c !== undefined) closeFd(c.fd);
+          trace(`send: no more data streams: ${(e as Error).message}`);
+          streamsFailed = true;
+        }
         continue;
       }
       const lane = engine.laneToReplace;
