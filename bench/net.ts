@@ -76,7 +76,7 @@ const SCENARIO_DEFS: Readonly<Record<SyncScenario, ScenarioDef>> = {
     id: "streams",
     title: "Parallel streams",
     set: "large8",
-    what: "uring-sync `-j 1` vs `-j 2` (both ends), destination deleted between runs; ratio to `-j 1`",
+    what: "uring-sync `send -j 1` vs `send -j 2` (the receiver needs no option), destination deleted between runs; ratio to `-j 1`",
   },
   latency: {
     id: "latency",
@@ -206,10 +206,11 @@ async function uringTransfer(
   flags: string[],
   secret: string,
   timeoutMs: number,
+  sendFlags: string[] = [],
 ): Promise<RunResult> {
   const env = { URING_SYNC_SECRET: secret };
   const recvArgv = [...bin.argv, "recv", dst, "--listen", `127.0.0.1:${port}`, "--quiet", ...flags];
-  const sendArgv = [...bin.argv, "send", src, `127.0.0.1:${sendPort}`, "--quiet", ...flags];
+  const sendArgv = [...bin.argv, "send", src, `127.0.0.1:${sendPort}`, "--quiet", ...flags, ...sendFlags];
   if (isListening(port)) return failed(recvArgv, `port ${port} is already in use (use --port)`, 1);
   const recv = spawnBackground(recvArgv, { env });
   if (!(await waitListening(port, recv, 15_000))) {
@@ -251,18 +252,21 @@ interface UringToolOptions {
   via?: { port: number; note: string };
   secret: string;
   timeoutMs: number;
+  /** Options for the sender only (send -j: the receiver takes any number of streams without one). */
+  sendFlags?: string[];
 }
 
 function uringTool(o: UringToolOptions): Tool {
   const bin = uringSyncCommand();
   const f = o.flags.length > 0 ? ` ${o.flags.join(" ")}` : "";
+  const sf = o.sendFlags !== undefined && o.sendFlags.length > 0 ? ` ${o.sendFlags.join(" ")}` : "";
   const sendPort = o.via?.port ?? o.port;
   return {
     id: o.id,
     label: o.label,
-    display: `${bin.display} recv DST --listen 127.0.0.1:${o.port} --quiet${f} & ${bin.display} send SRC 127.0.0.1:${sendPort} --quiet${f}${o.via ? `   (port ${sendPort} = ${o.via.note} -> :${o.port})` : ""}`,
+    display: `${bin.display} recv DST --listen 127.0.0.1:${o.port} --quiet${f} & ${bin.display} send SRC 127.0.0.1:${sendPort} --quiet${f}${sf}${o.via ? `   (port ${sendPort} = ${o.via.note} -> :${o.port})` : ""}`,
     optional: true,
-    run: (src, dst) => uringTransfer(bin, src, dst, o.port, sendPort, o.flags, o.secret, o.timeoutMs),
+    run: (src, dst) => uringTransfer(bin, src, dst, o.port, sendPort, o.flags, o.secret, o.timeoutMs, o.sendFlags),
   };
 }
 
@@ -279,13 +283,13 @@ function uringTools(port: number, flagStr: string, secret: string, timeoutMs: nu
  * Whether both uring-sync ends accept `flags`: one tiny transfer. undefined when they do,
  * else the failure in one line (for the "n/a" rows).
  */
-async function probeFlags(flags: string[], port: number, secret: string, scratch: string): Promise<string | undefined> {
+async function probeFlags(flags: string[], port: number, secret: string, scratch: string, sendFlags: string[] = []): Promise<string | undefined> {
   const src = `${scratch}/probe-src`;
   const dst = `${scratch}/probe-dst`;
   for (const d of [src, dst]) removeTree(d);
   mkdirSync(`${src}/d`, { recursive: true });
   await Bun.write(`${src}/d/f`, "probe\n");
-  const r = await uringTransfer(uringSyncCommand(), src, dst, port, port, flags, secret, 60_000);
+  const r = await uringTransfer(uringSyncCommand(), src, dst, port, port, flags, secret, 60_000, sendFlags);
   for (const d of [src, dst]) removeTree(d);
   return r.exitCode === 0 && !r.timedOut ? undefined : failureNote(r);
 }
@@ -378,11 +382,11 @@ async function runScenario(
       });
     } else if (def.id === "streams") {
       tools = [1, 2].map((j) =>
-        uringTool({ id: `uring-sync-j${j}`, label: `uring-sync (encrypted) -j ${j}${sfx}`, flags: [...fl, "-j", String(j)], port: c.port, secret: c.secret, timeoutMs: c.timeoutMs }),
+        uringTool({ id: `uring-sync-j${j}`, label: `uring-sync (encrypted) -j ${j}${sfx}`, flags: fl, sendFlags: ["-j", String(j)], port: c.port, secret: c.secret, timeoutMs: c.timeoutMs }),
       );
       baselineId = "uring-sync-j1";
       baselineLabel = "-j 1";
-      const probe = await probeFlags([...fl, "-j", "2"], c.port, c.secret, c.dstDir);
+      const probe = await probeFlags(fl, c.port, c.secret, c.dstDir, ["-j", "2"]);
       if (probe !== undefined) {
         const why = /-j\b|unknown option|unexpected|not supported|unrecognized/i.test(probe) ? `n/a: -j not supported (${probe})` : `n/a: the -j 2 probe failed (${probe})`;
         c.log(`streams: ${why}`);
