@@ -11,7 +11,7 @@
  * naming, how much of one can be trusted, and the hash of that prefix.
  *
  * Must never: follow a symlink, read or write outside the directory fd it is given, or
- * change anything in dry-run (the caller passes dryRun; fix-ups are the caller's call).
+ * change anything in dry-run (the caller passes dryRun; metadata updates are the caller's call).
  */
 import { E } from "../../ffi/errno.ts";
 import { cstr, errno, libc } from "../../ffi/libc.ts";
@@ -46,7 +46,7 @@ export interface FileFacts {
 }
 
 export type Answer =
-  | { kind: "skip"; fixMode: boolean; fixTime: boolean }
+  | { kind: "skip"; modeDiffers: boolean; mtimeDiffers: boolean }
   | { kind: "want"; offset: number; prefixHash?: Uint8Array; dirInTheWay?: boolean };
 
 /** The partial name of `name`, or undefined when it would be longer than a name may be. */
@@ -106,10 +106,10 @@ export function agreeFile(dirfd: number, name: string, f: FileFacts, o: AgreeOpt
     const dst: Facts = { type: st.type, size: st.size, mtimeSec: st.mtimeSec, mtimeNsec: st.mtimeNsec, perm: st.perm & 0o777, uid: 0, gid: 0 };
     const d = decideFile(src, dst, { checksum: o.checksum, ignoreTimes: o.ignoreTimes, delete: false });
     const sameTime = mtimeNsOf(st) === f.mtimeNs;
-    if (d === "skip") return { kind: "skip", fixMode: dst.perm !== f.mode, fixTime: false };
+    if (d === "skip") return { kind: "skip", modeDiffers: dst.perm !== f.mode, mtimeDiffers: false };
     if (d === "compare" && f.hash !== undefined) {
       const h = hashPrefix(dirfd, name, f.size, buf);
-      if (h !== undefined && Buffer.compare(h, f.hash) === 0) return { kind: "skip", fixMode: dst.perm !== f.mode, fixTime: !sameTime };
+      if (h !== undefined && Buffer.compare(h, f.hash) === 0) return { kind: "skip", modeDiffers: dst.perm !== f.mode, mtimeDiffers: !sameTime };
     }
     // A directory where the file goes: the caller removes it with --delete (else storing fails).
     if (d === "replace-dir" || d === "conflict") return { ...(o.dryRun ? { kind: "want" as const, offset: 0 } : resumeOffer(dirfd, name, f, st, buf)), dirInTheWay: true };
@@ -131,14 +131,23 @@ function resumeOffer(dirfd: number, name: string, f: FileFacts, st: StatBuf, buf
   return h === undefined ? { kind: "want", offset: 0 } : { kind: "want", offset, prefixHash: h };
 }
 
-/** Applies a SKIP's fix-ups (mode, mtime) to `name` in `dirfd`, never through a symlink. Returns 0 or an errno. */
-export function fixMetadata(dirfd: number, name: string, mode: number | undefined, setTime: ((fd: number) => boolean) | undefined): number {
+/** What failed while updating an unchanged file's metadata: the syscall and its errno. */
+export interface MetaFailure {
+  syscall: "open" | "fchmod" | "futimens";
+  errno: number;
+}
+
+/**
+ * Brings a skipped file's mode and mtime in line with the sender's, never through a
+ * symlink. Returns null, or which call failed and why.
+ */
+export function applySkipMeta(dirfd: number, name: string, mode: number | undefined, setTime: ((fd: number) => boolean) | undefined): MetaFailure | null {
   const fd = libc.openat(dirfd, cstr(name), O.RDONLY | O.NOFOLLOW | O.CLOEXEC | O.NONBLOCK | O.NOCTTY, 0);
-  if (fd < 0) return errno();
+  if (fd < 0) return { syscall: "open", errno: errno() };
   try {
-    if (mode !== undefined && libc.fchmod(fd, mode) !== 0) return errno();
-    if (setTime !== undefined && !setTime(fd)) return errno();
-    return 0;
+    if (mode !== undefined && libc.fchmod(fd, mode) !== 0) return { syscall: "fchmod", errno: errno() };
+    if (setTime !== undefined && !setTime(fd)) return { syscall: "futimens", errno: errno() };
+    return null;
   } finally {
     libc.close(fd);
   }

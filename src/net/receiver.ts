@@ -24,7 +24,7 @@ import { prepClose, prepLinkat, prepRenameat, prepUnlinkat, prepWrite, sqeSetFla
 import { UNTRACKED, type CompletionTarget } from "../uring/ring.ts";
 import { Filter } from "../copy/filter.ts";
 import { fstatx, lstatAt, readlinkAt, StatBuf } from "../copy/sys.ts";
-import { agreeFile, fixMetadata, partialName, RESUME_MIN } from "./agree.ts";
+import { agreeFile, applySkipMeta, partialName, RESUME_MIN } from "./agree.ts";
 import { Coverage } from "./coverage.ts";
 import type { Channel, ChannelSink } from "./channel.ts";
 import { removeTree } from "../copy/remove.ts";
@@ -797,9 +797,9 @@ export class RecvEngine implements ChannelSink {
         ? { kind: "want" as const, offset: 0, prefixHash: undefined }
         : agreeFile(parent.dir.fd, parent.name, { size, mode, mtimeNs, hash }, this.sync, this.st, (this.hashBuf ??= new Uint8Array(1024 * 1024)));
       if (answer.kind === "skip") {
-        if (!this.sync.dryRun && (answer.fixMode || answer.fixTime)) {
-          const err = fixMetadata(parent.dir.fd, parent.name, answer.fixMode ? mode : undefined, answer.fixTime ? (fd) => this.setTimes(fd, null, mtimeNs, false) : undefined);
-          if (err !== 0) this.failures.push(recvFailure(new SysError("chmod", err, rel), rel));
+        if (!this.sync.dryRun && (answer.modeDiffers || answer.mtimeDiffers)) {
+          const f = applySkipMeta(parent.dir.fd, parent.name, answer.modeDiffers ? mode : undefined, answer.mtimeDiffers ? (fd) => this.setTimes(fd, null, mtimeNs, false) : undefined);
+          if (f !== null) this.failures.push(recvFailure(new SysError(f.syscall, f.errno, rel), rel));
         }
         this.dest.release(parent.dir);
         this.stats.unchanged++;
