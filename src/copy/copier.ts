@@ -632,7 +632,8 @@ export class Copier {
     if (ctx.state === DstState.Existed) {
       const d = lstatAt(ctx.dstfd, zname, this.dst);
       if (d === 0 && this.dst.type === S.IFLNK) {
-        const cur = readlinkAt(ctx.dstfd, zname, new Uint8Array(4097));
+        // readlinkAt returns a copy, so the one link buffer serves both reads.
+        const cur = readlinkAt(ctx.dstfd, zname, this.linkBuf);
         if (typeof cur !== "number" && equalBytes(cur, target) && !this.cfg.ignoreTimes) {
           // Same link: only owner and times may need a touch.
           const ownerDiff = this.cfg.owner && (this.dst.uid !== st.uid || this.dst.gid !== st.gid);
