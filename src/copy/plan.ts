@@ -64,7 +64,6 @@ export function decideFile(src: Facts, dst: Facts | null, o: PlanOptions): Decis
 /** Metadata fixes a skipped entry needs: bit 1 = mode, bit 2 = owner. */
 export const FIX_MODE = 1;
 export const FIX_OWNER = 2;
-export const FIX_TIMES = 4;
 
 export function metaFixes(src: Facts, dst: Facts, owner: boolean): number {
   let f = 0;

@@ -344,7 +344,3 @@ export function makedev(major: number, minor: number): number {
   // ((maj & 0xfffff000) << 32) | ((maj & 0xfff) << 8) | ((min & 0xffffff00) << 12) | (min & 0xff)
   return (Math.floor(major / 4096) * 4096) * 4294967296 + (major & 0xfff) * 256 + (Math.floor(minor / 256) * 256) * 4096 + (minor & 0xff);
 }
-
-export function isDirMode(mode: number): boolean {
-  return (mode & S.IFMT) === S.IFDIR;
-}

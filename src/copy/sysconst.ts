@@ -1,7 +1,7 @@
 /**
  * Kernel constants and layouts the copy engine needs that ffi/structs.ts does not have yet.
  *
- * Owns: dirent64 layout, d_type values, statfs f_type magics, fcntl/fadvise numbers.
+ * Owns: dirent64 layout, d_type values, statfs f_type magics, fcntl numbers.
  * They live here rather than in ffi/structs.ts only because tests/ffi/layout.test.ts
  * requires every export of structs.ts to be mapped to a C name, and these groups are not
  * mapped there yet; move them once that test knows them. Pure data, never logic.
@@ -45,14 +45,8 @@ export const FS_MAGIC = {
 /** fcntl commands (<fcntl.h>). */
 export const F = { GETFL: 3, SETFL: 4, SETPIPE_SZ: 1031, GETPIPE_SZ: 1032 } as const;
 
-/** posix_fadvise advice. */
-export const FADV = { NORMAL: 0, RANDOM: 1, SEQUENTIAL: 2, WILLNEED: 3, DONTNEED: 4, NOREUSE: 5 } as const;
-
 /** preadv2/pwritev2 flags. */
 export const RWF = { HIPRI: 1, DSYNC: 2, SYNC: 4, NOWAIT: 8 } as const;
-
-/** utimensat special nanosecond values. */
-export const UTIME = { NOW: (1 << 30) - 1, OMIT: (1 << 30) - 2 } as const;
 
 /** Largest name a directory entry can have (bytes). */
 export const NAME_MAX = 255;

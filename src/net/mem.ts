@@ -5,8 +5,8 @@
  *
  * Owns: anonymous mmap regions that never move and are never collected (JSC may move a
  * small typed array's bytes; an mmap'd region cannot move). Regions live as long as the
- * process or until `free()`. Never hands out memory that is still in flight: callers own
- * that discipline.
+ * process: nothing unmaps them, so a region can never vanish under an operation still in
+ * flight. Never hands out memory that is still in flight: callers own that discipline.
  */
 import { toArrayBuffer, type Pointer } from "bun:ffi";
 import { errno, libc } from "../../ffi/libc.ts";
@@ -28,11 +28,6 @@ export function pinned(size: number): Pinned {
   const p = libc.mmap(null, bytes, PROT.READ | PROT.WRITE, MAP.PRIVATE | MAP.ANONYMOUS, -1, 0) as number | null;
   if (p === null || p === 0 || p >= 2 ** 63) throw new SysError("mmap", errno());
   return { addr: p, u8: new Uint8Array(toArrayBuffer(p as Pointer, 0, bytes)), size: bytes };
-}
-
-/** Returns a region from `pinned` to the kernel. Only when nothing is in flight on it. */
-export function unpin(p: Pinned): void {
-  libc.munmap(p.addr as Pointer, p.size);
 }
 
 /**

@@ -29,8 +29,6 @@ const CPACE_DSI_ISK = new TextEncoder().encode("CPaceRistretto255_ISK");
 const SHA512_BLOCK = 128;
 /** Encoded group elements (shares) are 32 bytes. */
 export const CPACE_SHARE_LENGTH = 32;
-/** ISK is a full SHA-512 output. */
-export const CPACE_ISK_LENGTH = 64;
 
 const ORDER = ristretto255.Point.Fn.ORDER;
 

@@ -69,13 +69,6 @@ export function localAddress(fd: number): SockAddr | null {
   return parseSockaddr(buf);
 }
 
-export function peerAddress(fd: number): SockAddr | null {
-  const buf = new Uint8Array(SOCKADDR_STORAGE_SIZE);
-  const len = new Uint32Array([buf.length]);
-  if (libc.getpeername(fd, buf, len) < 0) return null;
-  return parseSockaddr(buf);
-}
-
 /** Closes an fd, ignoring errors (teardown paths). */
 export function closeFd(fd: number): void {
   if (fd >= 0) libc.close(fd);
