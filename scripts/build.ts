@@ -40,6 +40,10 @@ mkdirSync(dirname(outfile), { recursive: true });
 
 const cmd = [
   process.execPath, "build", "--compile", "src/cli/main.ts", ...WORKERS,
+  // Precompiled bytecode: the program starts in ~20 ms instead of ~65 ms (measured with
+  // --version), which every run pays, on each end of a transfer. Bytecode needs ESM here
+  // (main.ts has top-level await).
+  "--bytecode", "--format", "esm",
   "--outfile", outfile,
   // A compiled Bun program reads bunfig.toml (preload = code it runs) and .env from the
   // directory it is started in, by default. uring-sync runs in arbitrary directories, some
