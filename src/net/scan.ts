@@ -3,14 +3,18 @@
  * while the tree is still being read.
  *
  * Owns: directory fds (one per directory on the current path, closed when the walk
- * leaves it), reading entries with getdents64 (raw name bytes, d_type, inode order for
- * the disk), lstat-like metadata with statx(AT_SYMLINK_NOFOLLOW), reading symlink
- * targets, and opening regular files for reading (O_NOFOLLOW: an entry swapped for a
- * symlink after the walk saw it is refused, not followed). The fd of an opened file
- * belongs to the caller. Never follows a symlink below SRC (SRC itself may be one).
- * Never throws for a problem with one entry: such entries come back as failures.
+ * leaves it and no file found in it is still waiting to be opened), reading entries with
+ * getdents64 (raw name bytes, d_type, inode order for the disk), lstat-like metadata with
+ * statx(AT_SYMLINK_NOFOLLOW), reading symlink targets, and opening regular files for
+ * reading (O_NOFOLLOW: an entry swapped for a symlink after the walk saw it is refused,
+ * not followed). With `deferOpen`, a file is opened only when the caller asks (openFile):
+ * a re-run that skips every file then opens none (100,000 openat + close saved on a no-op
+ * sync). The fd of an opened file belongs to the caller. Never follows a symlink below
+ * SRC (SRC itself may be one). Never throws for a problem with one entry: such entries
+ * come back as failures.
  */
 import { basename } from "node:path";
+import { E } from "../../ffi/errno.ts";
 import { errno, libc } from "../../ffi/libc.ts";
 import { AT, O, S, STATX, STATX_MASK } from "../../ffi/structs.ts";
 import { SysError } from "../errors.ts";
@@ -30,8 +34,10 @@ export interface ScanItem {
   nlink: number;
   /** 512-byte blocks allocated (sparse files have fewer than size / 512). */
   blocks: number;
-  /** kind "file": an fd open for reading, owned by the caller. */
+  /** kind "file": an fd open for reading, owned by the caller; -1 when the open is deferred (see `at`). */
   fd: number;
+  /** kind "file" with a deferred open: where it is; pass to Scanner.openFile or Scanner.release. */
+  at?: DeferredOpen;
   /** kind "symlink": the raw target. */
   target?: Uint8Array;
   /** kind "special": what it is ("fifo", "socket", "character device", ...). */
@@ -48,6 +54,7 @@ export interface ScanRoot {
 }
 
 const SYS_GETDENTS64 = 217;
+const EMPTY = new Uint8Array(1);
 /** getdents64 d_type of a directory (0 = unknown: statx decides). */
 const DT_DIR = 4;
 const STATX_WANT = STATX_MASK.TYPE | STATX_MASK.MODE | STATX_MASK.NLINK | STATX_MASK.INO | STATX_MASK.SIZE | STATX_MASK.BLOCKS | STATX_MASK.MTIME;
@@ -61,8 +68,25 @@ interface Dirent {
   type: number;
 }
 
+/** A directory fd shared by the walk and the files found in it whose open is deferred. */
+class DirRef {
+  /** Deferred files still holding it. */
+  refs = 0;
+  /** The walk has left this directory: the last release closes the fd. */
+  left = false;
+  constructor(readonly fd: number) {}
+}
+
+/** A file to open later: its directory and its NUL-terminated name, and what the walk saw. */
+export interface DeferredOpen {
+  dir: DirRef;
+  name: Uint8Array;
+  dev: number;
+  ino: number;
+}
+
 interface DirState {
-  fd: number;
+  ref: DirRef;
   rel: string;
   entries: Dirent[];
   next: number;
@@ -71,7 +95,7 @@ interface DirState {
 function failure(rel: string, error: Error): ScanItem {
   return {
     kind: "failure", rel, mode: 0, mtimeNs: 0n, size: 0, dev: 0, ino: 0, nlink: 1, blocks: 0, fd: -1,
-    target: undefined, special: undefined, error,
+    at: undefined, target: undefined, special: undefined, error,
   };
 }
 
@@ -94,15 +118,18 @@ export class Scanner {
   private readonly stxView = new DataView(this.stx.buffer);
   private readonly linkBuf = new Uint8Array(4096);
   private done = false;
+  /** Directories the walk has left whose fd deferred files still hold. */
+  private readonly lingering = new Set<DirRef>();
   /** Directories entered, for stats. */
   dirs = 0;
 
   /**
    * Opens SRC (following it if SRC itself is a symlink). A directory is walked; a single
    * file is one item named after SRC's last component. `exclude(rel, isDir)` leaves
-   * entries out (an excluded directory is not entered).
+   * entries out (an excluded directory is not entered). `deferOpen`: regular files below
+   * SRC come back unopened (fd -1, `at` set) for openFile/release.
    */
-  constructor(src: string, private readonly exclude?: (rel: string, isDir: boolean) => boolean) {
+  constructor(src: string, private readonly exclude?: (rel: string, isDir: boolean) => boolean, private readonly deferOpen = false) {
     const path = Buffer.from(`${src}\0`);
     if (libc.statx(AT.FDCWD, path, 0, STATX_WANT, this.stx) !== 0) throw new SysError("stat", errno(), src);
     const mode = this.stxView.getUint16(STATX.mode, true);
@@ -110,7 +137,7 @@ export class Scanner {
     if (this.root.isDir) {
       const fd = libc.open(path, O.RDONLY | O.DIRECTORY | O.CLOEXEC, 0);
       if (fd < 0) throw new SysError("open", errno(), src);
-      this.stack.push({ fd, rel: "", entries: this.readDir(fd, src), next: 0 });
+      this.stack.push({ ref: new DirRef(fd), rel: "", entries: this.readDir(fd, src), next: 0 });
     } else {
       const name = basename(src.replace(/\/+$/, ""));
       const item = this.describe(AT.FDCWD, path, name, false);
@@ -150,7 +177,7 @@ export class Scanner {
   }
 
   /** lstat + (file) open + (symlink) readlink of one entry; `c` is its NUL-terminated name. */
-  private describe(dirfd: number, c: Uint8Array, rel: string, noFollow = true): ScanItem {
+  private describe(dirfd: number, c: Uint8Array, rel: string, noFollow = true, ref?: DirRef): ScanItem {
     if (libc.statx(dirfd, c, noFollow ? AT.SYMLINK_NOFOLLOW : 0, STATX_WANT, this.stx) !== 0) {
       return failure(rel, new SysError("stat", errno(), rel));
     }
@@ -167,12 +194,19 @@ export class Scanner {
       nlink: v.getUint32(STATX.nlink, true),
       blocks: Number(v.getBigUint64(STATX.blocks, true)),
       fd: -1,
+      at: undefined,
       target: undefined,
       special: undefined,
       error: undefined,
     };
     switch (mode & S.IFMT) {
       case S.IFREG: {
+        if (ref !== undefined && this.deferOpen) {
+          ref.refs++;
+          item.kind = "file";
+          item.at = { dir: ref, name: c, dev: item.dev, ino: item.ino };
+          return item;
+        }
         const fd = libc.openat(dirfd, c, O.RDONLY | O.CLOEXEC | O.NOFOLLOW | O.NOCTTY, 0);
         if (fd < 0) item.error = new SysError("open", errno(), rel);
         else {
@@ -212,8 +246,10 @@ export class Scanner {
     while (this.stack.length > 0) {
       const top = this.stack[this.stack.length - 1];
       if (top.next >= top.entries.length) {
-        libc.close(top.fd);
         this.stack.pop();
+        top.ref.left = true;
+        if (top.ref.refs === 0) libc.close(top.ref.fd);
+        else this.lingering.add(top.ref);
         continue;
       }
       const e = top.entries[top.next++];
@@ -227,13 +263,13 @@ export class Scanner {
       }
       const rel = top.rel === "" ? nameStr : `${top.rel}/${nameStr}`;
       if (this.exclude !== undefined && e.type !== 0 && this.exclude(rel, e.type === DT_DIR)) continue;
-      const item = this.describe(top.fd, e.name, rel);
+      const item = this.describe(top.ref.fd, e.name, rel, true, top.ref);
       if (this.exclude !== undefined && e.type === 0 && this.exclude(rel, item.kind === "dir")) {
-        if (item.fd >= 0) libc.close(item.fd);
+        this.discard(item);
         continue;
       }
       if (item.kind === "dir") {
-        const fd = libc.openat(top.fd, e.name, O.RDONLY | O.DIRECTORY | O.CLOEXEC | O.NOFOLLOW, 0);
+        const fd = libc.openat(top.ref.fd, e.name, O.RDONLY | O.DIRECTORY | O.CLOEXEC | O.NOFOLLOW, 0);
         if (fd < 0) return failure(rel, new SysError("open", errno(), rel));
         let entries: Dirent[];
         try {
@@ -243,7 +279,7 @@ export class Scanner {
           return failure(rel, err as Error);
         }
         this.dirs++;
-        this.stack.push({ fd, rel, entries, next: 0 });
+        this.stack.push({ ref: new DirRef(fd), rel, entries, next: 0 });
       }
       return item;
     }
@@ -255,9 +291,61 @@ export class Scanner {
     return this.done;
   }
 
+  /**
+   * Opens a deferred file for reading (O_NOFOLLOW) and gives back its directory: an fd
+   * (the caller's), or -errno. A name that now holds another file than the one the walk
+   * saw (replaced since) is refused with -ESTALE: its ENTRY described the old one.
+   */
+  openFile(at: DeferredOpen): number {
+    let fd = libc.openat(at.dir.fd, at.name, O.RDONLY | O.CLOEXEC | O.NOFOLLOW | O.NOCTTY, 0);
+    if (fd < 0) fd = -errno();
+    else if (libc.statx(fd, EMPTY, AT.EMPTY_PATH, STATX_MASK.INO, this.stx) !== 0) {
+      const e = errno();
+      libc.close(fd);
+      fd = -e;
+    } else {
+      const v = this.stxView;
+      const dev = v.getUint32(STATX.devMajor, true) * 65536 + v.getUint32(STATX.devMinor, true);
+      if (Number(v.getBigUint64(STATX.ino, true)) !== at.ino || dev !== at.dev) {
+        libc.close(fd);
+        fd = -E.ESTALE;
+      }
+    }
+    this.release(at);
+    return fd;
+  }
+
+  /** Gives back a deferred file's directory without opening it (skipped, or the walk is over). */
+  release(at: DeferredOpen): void {
+    const d = at.dir;
+    if (d.refs <= 0) return;
+    d.refs--;
+    if (d.refs === 0 && d.left) {
+      libc.close(d.fd);
+      this.lingering.delete(d);
+    }
+  }
+
+  /** Drops an item the caller will not use: its fd closed, or its directory given back. */
+  discard(item: ScanItem): void {
+    if (item.fd >= 0) libc.close(item.fd);
+    item.fd = -1;
+    if (item.at !== undefined) this.release(item.at);
+    item.at = undefined;
+  }
+
   /** Closes every directory fd still open (an aborted walk). */
   close(): void {
-    for (const d of this.stack) libc.close(d.fd);
+    // refs = 0: a later release() of one of their files must not close the fd again.
+    for (const d of this.stack) {
+      d.ref.refs = 0;
+      libc.close(d.ref.fd);
+    }
+    for (const d of this.lingering) {
+      d.refs = 0;
+      libc.close(d.fd);
+    }
+    this.lingering.clear();
     this.stack.length = 0;
     if (this.single !== undefined && this.single.fd >= 0) libc.close(this.single.fd);
     this.single = undefined;

@@ -31,7 +31,7 @@ import { Channel, type ChannelSink } from "./channel.ts";
 import type { Loop } from "./loop.ts";
 import { pinned, type Pinned } from "./mem.ts";
 import { trace } from "./trace.ts";
-import type { ScanItem, Scanner } from "./scan.ts";
+import type { DeferredOpen, ScanItem, Scanner } from "./scan.ts";
 import {
   CONTENT_HASH_LENGTH, DATA_FIELDS_LENGTH, displaySafe, encodeMessage, FRAME_HEADER_LENGTH, FrameReader, MAX_DATA_CHUNK, MAX_PATH_BYTES,
   MSG_CHECKSUM, MSG_DATA, MSG_ENTRY, MSG_FILE_ABORT, MSG_FILE_END, MSG_REKEY, type ReportMessage, type SyncOptions, type WantMessage,
@@ -130,7 +130,11 @@ class SrcFile {
   end: number;
   /** Split across the streams: pieces not framed completely yet (FILE_END goes on the control connection after the last). */
   piecesLeft = 0;
-  constructor(readonly id: number, readonly fd: number, readonly rel: string, readonly size: number) {
+  /** Not opened yet (the scanner deferred it): opened on its WANT, never on a SKIP. */
+  at: DeferredOpen | undefined;
+  /** Has holes (fewer blocks than bytes): its data segments are found once it is open. */
+  sparse = false;
+  constructor(readonly id: number, public fd: number, readonly rel: string, readonly size: number) {
     this.end = size;
   }
 }
@@ -404,10 +408,38 @@ export class SendEngine implements ChannelSink {
     return f;
   }
 
+  /**
+   * Opens a file whose open the scanner deferred (its WANT came). False when it cannot be:
+   * its failure is set and it goes as FILE_ABORT.
+   */
+  private openSrc(f: SrcFile): boolean {
+    if (f.at !== undefined) {
+      const fd = this.scanner.openFile(f.at);
+      f.at = undefined;
+      if (fd < 0) {
+        f.failure = fd === -E.ESTALE
+          ? { path: f.rel, code: "file-changed", message: `${f.rel}: replaced by another file while it was being sent; not sent` }
+          : sendFailure(new SysError("open", -fd, f.rel), f.rel);
+        return false;
+      }
+      f.fd = fd;
+    }
+    if (f.sparse) {
+      f.sparse = false;
+      f.segs = dataSegments(f.fd, f.size);
+    }
+    return true;
+  }
+
   private onWant(m: WantMessage): void {
     const f = this.answered(m.id, "WANT");
     if (m.offset > BigInt(f.size)) {
       throw new ProtocolError("frame", `WANT for ${displaySafe(f.rel)} from offset ${m.offset}, beyond its ${f.size} bytes`);
+    }
+    if (!this.sync.dryRun && !this.openSrc(f)) {
+      f.piecesLeft = -1; // Nothing to split: its FILE_ABORT goes on the control connection.
+      this.ready.push(f);
+      return;
     }
     if (this.sync.dryRun) {
       // Agreed: it would be sent. No data in a dry run.
@@ -440,11 +472,22 @@ export class SendEngine implements ChannelSink {
     f.ended = true;
     f.closed = true;
     this.openFiles--;
+    this.closeSrc(f);
+  }
+
+  /** Closes a file's fd through the ring (no completion wanted), or gives back its unopened directory. */
+  private closeSrc(f: SrcFile): void {
+    if (f.at !== undefined) {
+      this.scanner.release(f.at);
+      f.at = undefined;
+    }
+    if (f.fd < 0) return;
     const ring = this.loop.ring;
     const sqe = ring.getSqe();
     prepClose(ring, sqe, f.fd);
     sqeSetFlags(ring, sqe, IOSQE.CQE_SKIP_SUCCESS);
     ring.setUserData(sqe, UNTRACKED);
+    f.fd = -1;
   }
 
   onClose(clean: boolean): void {
@@ -652,11 +695,7 @@ export class SendEngine implements ChannelSink {
     f.closed = true;
     this.openFiles--;
     if (this.active === f) this.active = undefined;
-    const ring = this.loop.ring;
-    const sqe = ring.getSqe();
-    prepClose(ring, sqe, f.fd);
-    sqeSetFlags(ring, sqe, IOSQE.CQE_SKIP_SUCCESS);
-    ring.setUserData(sqe, UNTRACKED);
+    this.closeSrc(f);
     if (f.failure !== undefined) this.failures.push(f.failure);
     else {
       this.stats.files++;
@@ -692,7 +731,7 @@ export class SendEngine implements ChannelSink {
     try {
       bytes = encodeMessage(msg);
     } catch (e) {
-      if (item.fd >= 0) libc.close(item.fd);
+      this.scanner.discard(item);
       this.failures.push(sendFailure(e as Error, item.rel));
       return true;
     }
@@ -708,11 +747,10 @@ export class SendEngine implements ChannelSink {
       const target = this.linkIds.get(key);
       if (target !== undefined) {
         // Another name of a file already sent: a hard link; its fd is not needed.
-        const fd = item.fd;
-        const done = this.emitEntry({ ...item, fd: -1 }, {
+        const done = this.emitEntry({ ...item, fd: -1, at: undefined }, {
           type: "entry", kind: "hardlink", id: this.nextId, mode: item.mode, mtimeNs: item.mtimeNs, size: 0n, path: item.rel, linkId: target,
         }, () => this.stats.hardlinks++);
-        if (done) libc.close(fd);
+        if (done) this.scanner.discard(item);
         return done;
       }
     }
@@ -722,7 +760,7 @@ export class SendEngine implements ChannelSink {
     // out of bounds. So the ENTRY is written straight into the buffer, unchecked.
     const pathLen = utf8.encodeInto(item.rel, this.pathScratch).written ?? 0;
     if (pathLen > MAX_PATH_BYTES || pathLen === 0 || item.rel.length * 3 + 3 > this.pathScratch.length) {
-      libc.close(item.fd);
+      this.scanner.discard(item);
       this.failures.push({ path: item.rel, code: "bad-path", message: `${item.rel}: the path is longer than ${MAX_PATH_BYTES} bytes` });
       return true;
     }
@@ -731,10 +769,19 @@ export class SendEngine implements ChannelSink {
     if (b === undefined) return false;
     let hash: Uint8Array | undefined;
     if (this.sync.checksum) {
-      // Hashed while listing; the receiver compares it with what it has.
+      // Hashed while listing; the receiver compares it with what it has (opened now, not deferred).
+      if (item.fd < 0 && item.at !== undefined) {
+        const fd = this.scanner.openFile(item.at);
+        item.at = undefined;
+        if (fd < 0) {
+          this.failures.push(sendFailure(new SysError("open", -fd, item.rel), item.rel));
+          return true;
+        }
+        item.fd = fd;
+      }
       const hex = sha256Fd(item.fd, item.size, (this.hashBuf ??= new Uint8Array(1024 * 1024)));
       if (typeof hex === "number") {
-        libc.close(item.fd);
+        this.scanner.discard(item);
         this.failures.push(sendFailure(new SysError("read", -hex, item.rel), item.rel));
         return true;
       }
@@ -763,7 +810,12 @@ export class SendEngine implements ChannelSink {
     this.nextId++;
     if (item.nlink > 1) this.linkIds.set(key, id);
     const f = new SrcFile(id, item.fd, item.rel, item.size);
-    if (item.size > 0 && item.blocks * 512 < item.size) f.segs = dataSegments(item.fd, item.size);
+    f.at = item.at;
+    f.sparse = item.size > 0 && item.blocks * 512 < item.size;
+    if (f.sparse && f.fd >= 0) {
+      f.sparse = false;
+      f.segs = dataSegments(f.fd, f.size);
+    }
     this.openFiles++;
     this.stats.announcedFiles++;
     this.stats.announcedBytes += item.size;
@@ -1022,7 +1074,9 @@ export class SendEngine implements ChannelSink {
     for (const f of this.splitEnds) split.add(f);
     for (const f of [...this.asked.values(), ...this.ready, ...split]) if (!f.closed && f.readsInFlight === 0) {
       f.closed = true;
-      libc.close(f.fd);
+      if (f.fd >= 0) libc.close(f.fd);
+      f.fd = -1;
+      f.at = undefined; // The scanner closed its directory.
     }
     this.asked.clear();
     this.ready.length = 0;

@@ -263,10 +263,11 @@ export async function runSend(o: SendSessionOptions): Promise<SendResult> {
   const t0 = performance.now();
   const limits = transportLimits(o);
   if (o.crypto === "kernel" && !o.plaintext) await checkKernelTls();
-  const scanner = new Scanner(o.src, o.sender?.filter);
+  const sync: SyncOptions = o.sync ?? { checksum: false, ignoreTimes: false, delete: false, dryRun: false };
+  // Files are opened on their WANT (a re-run opens none), except with --checksum: hashed while listing.
+  const scanner = new Scanner(o.src, o.sender?.filter, !sync.checksum);
   const ring = openRing(o.ring);
   const loop = new Loop(ring);
-  const sync: SyncOptions = o.sync ?? { checksum: false, ignoreTimes: false, delete: false, dryRun: false };
   // Data streams only carry file data: a dry run has none.
   const streams = sync.dryRun ? 1 : Math.max(1, Math.min(16, o.sender?.streams ?? 1));
   const flags = syncFlagBits(sync) | (streams > 1 ? FLAG_STREAMS : 0);
