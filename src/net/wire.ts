@@ -342,10 +342,37 @@ export function checkRelativePath(p: string): string {
   return p;
 }
 
-/** checkRelativePath for raw bytes off the wire: strict UTF-8 first. */
+/**
+ * checkRelativePath for raw bytes off the wire, the same rules in one pass over the bytes
+ * (it runs for every ENTRY: a million-file listing pays for it a million times). A strict
+ * (fatal) UTF-8 decode is exactly the round trip: valid UTF-8 holds no lone surrogate, and
+ * a leading U+FEFF is kept (ignoreBOM).
+ */
 export function checkRelativePathBytes(bytes: Uint8Array): string {
-  if (bytes.length > MAX_PATH_BYTES) throw new ProtocolError("path", `path longer than ${MAX_PATH_BYTES} bytes`);
-  return checkRelativePath(decodeUtf8(bytes, "path", "path"));
+  const n = bytes.length;
+  if (n > MAX_PATH_BYTES) throw new ProtocolError("path", `path longer than ${MAX_PATH_BYTES} bytes`);
+  if (n === 0) throw new ProtocolError("path", "empty path");
+  if (bytes[0] === 0x2f) throw new ProtocolError("path", `absolute path not allowed: ${shownPath(bytes)}`);
+  let start = 0;
+  for (let i = 0; i <= n; i++) {
+    const c = i < n ? bytes[i] : 0x2f;
+    if (c === 0) throw new ProtocolError("path", `path contains NUL: ${shownPath(bytes)}`);
+    if (c !== 0x2f) continue;
+    const len = i - start;
+    if (len === 0) throw new ProtocolError("path", `empty path component: ${shownPath(bytes)}`);
+    if (bytes[start] === 0x2e && (len === 1 || (len === 2 && bytes[start + 1] === 0x2e))) {
+      throw new ProtocolError("path", `"${len === 1 ? "." : ".."}" component not allowed: ${shownPath(bytes)}`);
+    }
+    if (len > MAX_COMPONENT_BYTES) throw new ProtocolError("path", `path component longer than ${MAX_COMPONENT_BYTES} bytes: ${shownPath(bytes)}`);
+    start = i + 1;
+  }
+  return decodeUtf8(bytes, "path", "path");
+}
+
+/** A hostile path for an error message: lossy UTF-8, quoted, cut at 80 characters. */
+function shownPath(bytes: Uint8Array): string {
+  const p = new TextDecoder().decode(bytes);
+  return JSON.stringify(p.length > 80 ? `${p.slice(0, 80)}…` : p);
 }
 
 /** Symlink targets are opaque bytes (never followed): only non-empty, no NUL, ≤ 4095. */

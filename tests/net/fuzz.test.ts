@@ -10,6 +10,7 @@ import {
   FRAME_HEADER_LENGTH,
   FrameReader,
   MAX_FRAME_PAYLOAD,
+  checkRelativePath,
   checkRelativePathBytes,
   decodeMessage,
   encodeMessage,
@@ -165,6 +166,42 @@ describe(`fuzz (FUZZ_SEED=${SEED})`, () => {
     });
     expect(n).toBeGreaterThan(1000);
     expect(accepted).toBeGreaterThan(10);
+  });
+
+  test("checkRelativePathBytes accepts exactly what the string rules (checkRelativePath) accept", () => {
+    // The byte checker is the fast one-pass version of the string rules: both must agree on
+    // every input, including long components, BOMs, overlong and truncated UTF-8.
+    const alphabet = [0x2f, 0x2e, 0x2e, 0x61, 0x00, 0xff, 0xc0, 0xaf, 0xef, 0xbb, 0xbf, 0xed, 0xa0, 0x80, 0xc3, 0xa9];
+    const strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+    let agreedAccept = 0;
+    const n = forBudget(50000, (f) => {
+      const long = f.int(20) === 0;
+      const b = long
+        ? Uint8Array.from({ length: 250 + f.int(12) }, (_, i) => (i === 0 || f.int(40) !== 0 ? 0x61 : f.pick(alphabet)))
+        : Uint8Array.from({ length: f.int(10) }, () => f.pick(alphabet));
+      let viaBytes: string | Error;
+      try {
+        viaBytes = checkRelativePathBytes(b);
+      } catch (e) {
+        viaBytes = e as Error;
+      }
+      let viaString: string | Error;
+      try {
+        viaString = checkRelativePath(strict.decode(b));
+      } catch (e) {
+        viaString = e as Error;
+      }
+      expect(typeof viaBytes).toBe(typeof viaString);
+      if (typeof viaBytes === "string") {
+        expect(viaBytes).toBe(viaString as string);
+        agreedAccept++;
+      } else {
+        expect(viaBytes).toBeInstanceOf(ProtocolError);
+        expect((viaBytes as ProtocolError).kind).toBe("path");
+      }
+    });
+    expect(n).toBeGreaterThan(1000);
+    expect(agreedAccept).toBeGreaterThan(10);
   });
 
   test("RecordOpener: random and mutated record streams", () => {
