@@ -925,6 +925,8 @@ export class FileBatch implements CompletionTarget {
   private readonly dstNames: (Uint8Array | null)[];
   private readonly nameAddrs: Float64Array;
   private readonly res: Int32Array;
+  /** Slot i's tracked operation has completed (set by onCompletion). */
+  private readonly done: Uint8Array;
   private readonly fds: Int32Array;
   private readonly mode: Uint8Array;
   private readonly decision: Decision[];
@@ -943,6 +945,7 @@ export class FileBatch implements CompletionTarget {
     this.dstNames = new Array<Uint8Array | null>(max).fill(null);
     this.nameAddrs = new Float64Array(max);
     this.res = new Int32Array(max);
+    this.done = new Uint8Array(max);
     this.fds = new Int32Array(max).fill(-1);
     this.mode = new Uint8Array(max);
     this.decision = new Array<Decision>(max).fill("copy");
@@ -971,7 +974,23 @@ export class FileBatch implements CompletionTarget {
 
   onCompletion(res: number, _flags: number, tag: number): void {
     this.res[tag] = res;
+    this.done[tag] = 1;
     this.pending--;
+  }
+
+  /**
+   * Wait until slot i's operation has completed (completions of the others are recorded
+   * as they come). Stage 3 writes each file as soon as its own read is in, so writing
+   * overlaps the reads still in flight: on a cold cache the device keeps working while
+   * this thread writes (docs/DESIGN.md).
+   */
+  private waitFor(i: number): void {
+    const ring = this.c.ring;
+    while (this.done[i] === 0 && this.pending > 0) {
+      if (ring.processCompletions() > 0) continue;
+      ring.submitAndWait(1);
+      ring.processCompletions();
+    }
   }
 
   /** Wait for every tracked operation of this stage: one wake-up for all of them, not one each. */
@@ -1079,6 +1098,7 @@ export class FileBatch implements CompletionTarget {
         this.slotOff[i] = arenaUsed;
         arenaUsed += (need + 63) & ~63;
         if (c.nowaitReads(ctx, fd, st.dev)) {
+          this.done[i] = 0;
           const sqe = ring.getSqe();
           prepRead(ring, sqe, fd, this.arenaAddr + this.slotOff[i], need, 0);
           ring.setUserData(sqe, ring.track(this, i));
@@ -1087,14 +1107,28 @@ export class FileBatch implements CompletionTarget {
           // io_uring would hand this read to an io-wq thread: a pread is cheaper.
           const got = libc.pread(fd, (this.arenaAddr + this.slotOff[i]) as never, need, 0);
           this.res[i] = got >= 0 ? got : -errno();
+          this.done[i] = 1;
         }
         this.mode[i] = M_RING;
       } else {
         this.mode[i] = M_SYNC;
       }
     }
-    this.wait();
-    // Stage 3: write DST, file by file.
+    // Stage 3: write DST, file by file, each as soon as its read is in (the reads go to
+    // the kernel now, in one submission, so adjacent ones merge).
+    if (this.pending > 0) ring.submit();
+    try {
+      this.writeAll(n, ctx);
+    } finally {
+      // Nothing may still land in the arena once the batch is over (an abort or a throw).
+      this.wait();
+    }
+    this.count = 0;
+    this.ctx = null;
+  }
+
+  private writeAll(n: number, ctx: DirCtx): void {
+    const c = this.c;
     for (let i = 0; i < n; i++) {
       const fd = this.fds[i];
       const m = this.mode[i];
@@ -1103,6 +1137,7 @@ export class FileBatch implements CompletionTarget {
         const zdst = this.dstNames[i] ?? zname;
         const st = this.stats[i];
         if (m === M_RING) {
+          this.waitFor(i);
           const got = this.res[i];
           if (got < 0) c.fail("read", got, c.srcPathZ(ctx, zname));
           else c.placeFile(ctx, zname, zdst, st, fd, this.exists[i] === 1, this.decision[i], this.arenaAddr + this.slotOff[i], got, this.paths[i]);
@@ -1113,8 +1148,6 @@ export class FileBatch implements CompletionTarget {
       if (fd >= 0) this.closeLater(fd);
       this.fds[i] = -1;
     }
-    this.count = 0;
-    this.ctx = null;
   }
 
   close(): void {
