@@ -1,6 +1,7 @@
 // tests/helpers/fuzz.ts — the seeded randomness the fuzz and randomized tests share: a
 // deterministic PRNG (so a failing run is replayed from the seed it prints) and the basic
-// draws (integers, bytes, a pick from a list). Each fuzz test adds its own mutations.
+// draws (integers, bytes, a pick from a list), and fixed byte patterns from a seed. Each
+// fuzz test adds its own mutations.
 
 /** Deterministic PRNG (mulberry32): floats in [0, 1), the same sequence for the same seed. */
 export function prng(seed: number): () => number {
@@ -32,4 +33,17 @@ export class Fuzz {
   pick<T>(xs: readonly T[]): T {
     return xs[this.int(xs.length)];
   }
+}
+
+/** `n` deterministic bytes (xorshift32 from `seed`), so a mismatch is reproducible. */
+export function pattern(n: number, seed: number): Uint8Array {
+  const b = new Uint8Array(n);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    b[i] = x & 0xff;
+  }
+  return b;
 }

@@ -14,19 +14,7 @@ import { pinned } from "../../src/net/mem.ts";
 import { opensslAvailable, RecordOpener, RecordSealer, type AeadBackend } from "../../src/net/record.ts";
 import { LoopbackListener } from "../../src/system/loopback.ts";
 import { openRing } from "../../src/uring/backend.ts";
-
-/** Deterministic bytes (xorshift), so a mismatch is reproducible. */
-function pattern(n: number, seed: number): Uint8Array {
-  const b = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
-}
+import { pattern } from "../helpers/fuzz.ts";
 
 /** Takes at most `bite` bytes per call and pauses every other call; resumes on the next tick. */
 class SlowSink implements ChannelSink {

@@ -4,17 +4,8 @@
 // capped, and the prefix a resume may keep is only the contiguous range from 0.
 
 import { describe, expect, test } from "bun:test";
-import { ProtocolError } from "../../src/errors.ts";
 import { Coverage, MAX_INTERVALS } from "../../src/net/coverage.ts";
-
-function kindOf(f: () => void): string {
-  try {
-    f();
-  } catch (e) {
-    return e instanceof ProtocolError ? e.kind : `other: ${(e as Error).message}`;
-  }
-  return "none";
-}
+import { kindOf } from "../helpers/throws.ts";
 
 describe("Coverage", () => {
   test("pieces in any order merge; complete only when [0, size) is covered", () => {

@@ -4,6 +4,7 @@ import { expand, extract } from "@noble/hashes/hkdf.js";
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { ProtocolError } from "../../src/errors.ts";
+import { catchErr } from "../helpers/throws.ts";
 import { cpaceStart, transcriptIr as transcriptIrOf } from "../../src/net/pake.ts";
 import {
   AUTH_FAILED_MESSAGE,
@@ -401,15 +402,6 @@ describe("secretFromString", () => {
     expect(() => new Handshake({ role: "client", secret: new Uint8Array(0) })).toThrow();
   });
 });
-
-function catchErr(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (e) {
-    return e;
-  }
-  throw new Error("expected an exception");
-}
 
 describe("worked example of docs/PROTOCOL.md (deterministic randomness)", () => {
   // Fixed "random" bytes: client nonce 00..1f, client scalar bytes 20..3f; server 40..5f, 60..7f.

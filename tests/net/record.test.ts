@@ -2,6 +2,8 @@
 // (python `cryptography`) using the key/IV/sequence of the ktls-vm README's kTLS tests.
 import { describe, expect, test } from "bun:test";
 import { ProtocolError } from "../../src/errors.ts";
+import { pattern } from "../helpers/fuzz.ts";
+import { catchErr } from "../helpers/throws.ts";
 import {
   CIPHERS,
   CIPHER_KEY_LENGTH,
@@ -72,19 +74,6 @@ function vectors(cipher: CipherName): { key: Uint8Array; iv: Uint8Array } {
       ? Uint8Array.from({ length: 12 }, (_, i) => 0xa0 + i)
       : Uint8Array.from([0x51, 0x52, 0x53, 0x54, ...Array.from({ length: 8 }, (_, i) => 0xa0 + i)]);
   return { key, iv };
-}
-
-/** Deterministic plaintext so failures are reproducible. */
-function pattern(n: number, seed: number): Uint8Array {
-  const b = new Uint8Array(n);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-  }
-  return b;
 }
 
 /** ktls_test's send script: 100, 20000, 1 byte, one 2-byte alert, 70000. */
@@ -437,12 +426,3 @@ for (const backend of GCM_BACKENDS) describe(`record layer behaviour (${backend}
     expect(toHex(cc.iv)).toBe("a0a1a2a3a4a5a6a7a8a9aaab");
   });
 });
-
-function catchErr(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (e) {
-    return e;
-  }
-  throw new Error("expected an exception");
-}

@@ -1,6 +1,7 @@
 // Data-stream frames: round trips, strict decoding, the path gate, framing limits.
 import { describe, expect, test } from "bun:test";
 import { ProtocolError } from "../../src/errors.ts";
+import { kindOf } from "../helpers/throws.ts";
 import {
   FRAME_HEADER_LENGTH,
   FrameReader,
@@ -48,16 +49,6 @@ function roundTrip(msg: WireMessage): WireMessage {
   expect(frames.length).toBe(1);
   expect(frames[0].payload.length).toBe(frame.length - FRAME_HEADER_LENGTH);
   return decodeMessage(frames[0]);
-}
-
-function kindOf(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof ProtocolError) return e.kind;
-    throw e;
-  }
-  return "no error";
 }
 
 /** A frame built by hand, for inputs the encoder refuses to produce. */
