@@ -20,7 +20,7 @@
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { formatResult, type RunResult } from "./cli.ts";
-import { Peer } from "./net-peer.ts";
+import { Peer, sendFile } from "./net-peer.ts";
 import { HANDSHAKE_TIMEOUT_ENV, TEST_SECRET, expectNoCrash, receiverEnds, runSender, startReceiver, type Receiver } from "./net.ts";
 
 export interface CaseDirs {
@@ -39,6 +39,20 @@ export type Allowed =
   | { type: "file"; data: Uint8Array; mode?: number }
   | { type: "dir"; mode?: number }
   | { type: "symlink"; target: string };
+
+/** The honest file a case sends first (okFirst). */
+export const OK_DATA = new TextEncoder().encode("a complete, honest file before the attack\n");
+/** What DST may hold after okFirst alone. */
+export const OK_ALLOWED: Record<string, Allowed> = { "ok-first.txt": { type: "file", data: OK_DATA } };
+
+/**
+ * Sends OK_DATA as ok-first.txt and demands a WANT: the attack must come after a file the
+ * receiver accepted, or the error seen would not be about the attack.
+ */
+export async function okFirst(peer: Peer): Promise<void> {
+  const answer = await sendFile(peer, { id: 1, path: "ok-first.txt", data: OK_DATA });
+  if (answer !== "want") throw new Error(`the receiver did not WANT an honest first file (answer: ${answer}): the test peer and the engine disagree about the protocol\n${peer.describe()}`);
+}
 
 export interface HostileCase {
   name: string;

@@ -8,19 +8,12 @@
 
 import { afterAll, describe, test } from "bun:test";
 import { killAllReceivers } from "../helpers/net.ts";
-import { runHostileCase, type Allowed, type HostileCase } from "../helpers/net-hostile.ts";
-import { dataFrame, endList, fileEndFrame, FLAG_PUSH, KIND, listEndFrame, mustAnnounce, rawEntry, sendDir, sendFile, type Peer } from "../helpers/net-peer.ts";
+import { OK_ALLOWED, okFirst, runHostileCase, type HostileCase } from "../helpers/net-hostile.ts";
+import { dataFrame, endList, fileEndFrame, FLAG_PUSH, KIND, listEndFrame, mustAnnounce, rawEntry, sendDir, sendFile } from "../helpers/net-peer.ts";
 
 afterAll(killAllReceivers);
 
 const enc = new TextEncoder();
-const OK_DATA = enc.encode("a complete, honest file before the lie\n");
-const OK_ALLOWED: Record<string, Allowed> = { "ok-first.txt": { type: "file", data: OK_DATA } };
-async function okFirst(peer: Peer): Promise<void> {
-  const answer = await sendFile(peer, { id: 1, path: "ok-first.txt", data: OK_DATA });
-  // The attack must come after a file the receiver accepted, or the error seen would not be about the attack.
-  if (answer !== "want") throw new Error(`the receiver did not WANT an honest first file (answer: ${answer}): the test peer and the engine disagree about the protocol\n${peer.describe()}`);
-}
 const bytes = (n: number, seed = 1): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
 
 const SIZE = /size|limit|2\^6[23]|too (large|big)|exceed|range|huge/i;

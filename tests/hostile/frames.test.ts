@@ -8,20 +8,12 @@
 import { afterAll, describe, test } from "bun:test";
 import { Fuzz } from "../helpers/fuzz.ts";
 import { killAllReceivers } from "../helpers/net.ts";
-import { runHostileCase, type Allowed, type HostileCase } from "../helpers/net-hostile.ts";
-import { dataFrame, FLAG_PUSH, KIND, mustAnnounce, rawEntry, rawFrame, sendFile, type Peer } from "../helpers/net-peer.ts";
+import { OK_ALLOWED, okFirst, runHostileCase, type HostileCase } from "../helpers/net-hostile.ts";
+import { dataFrame, FLAG_PUSH, KIND, mustAnnounce, rawEntry, rawFrame } from "../helpers/net-peer.ts";
 import { MAX_FRAME_PAYLOAD, MSG_DATA, MSG_ENTRY, MSG_REPORT, MSG_WANT } from "../../src/net/wire.ts";
 
 afterAll(killAllReceivers);
 
-const enc = new TextEncoder();
-const OK_DATA = enc.encode("a complete, honest file before the stream breaks\n");
-const OK_ALLOWED: Record<string, Allowed> = { "ok-first.txt": { type: "file", data: OK_DATA } };
-async function okFirst(peer: Peer): Promise<void> {
-  const answer = await sendFile(peer, { id: 1, path: "ok-first.txt", data: OK_DATA });
-  // The attack must come after a file the receiver accepted, or the error seen would not be about the attack.
-  if (answer !== "want") throw new Error(`the receiver did not WANT an honest first file (answer: ${answer}): the test peer and the engine disagree about the protocol\n${peer.describe()}`);
-}
 
 /** Deterministic pseudo-random bytes. */
 function noise(n: number, seed: number): Uint8Array {

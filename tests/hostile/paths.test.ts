@@ -10,21 +10,13 @@ import { afterAll, describe, test } from "bun:test";
 import { symlinkSync } from "node:fs";
 import { join } from "node:path";
 import { killAllReceivers } from "../helpers/net.ts";
-import { runHostileCase, type Allowed, type HostileCase } from "../helpers/net-hostile.ts";
+import { OK_ALLOWED, okFirst, runHostileCase, type Allowed, type HostileCase } from "../helpers/net-hostile.ts";
 import { endList, FLAG_PUSH, KIND, rawEntry, sendDir, sendFile, type Peer } from "../helpers/net-peer.ts";
 
 afterAll(killAllReceivers);
 
 const enc = new TextEncoder();
-const OK_DATA = enc.encode("a complete, honest file before the attack\n");
 const PAYLOAD = enc.encode("pwned by a hostile sender\n");
-/** A legitimate file first, so the receiver is mid-session when the attack comes. */
-async function okFirst(peer: Peer): Promise<void> {
-  const answer = await sendFile(peer, { id: 1, path: "ok-first.txt", data: OK_DATA });
-  // The attack must come after a file the receiver accepted, or the error seen would not be about the attack.
-  if (answer !== "want") throw new Error(`the receiver did not WANT an honest first file (answer: ${answer}): the test peer and the engine disagree about the protocol\n${peer.describe()}`);
-}
-const OK_ALLOWED: Record<string, Allowed> = { "ok-first.txt": { type: "file", data: OK_DATA } };
 
 /** ENTRY for a file at `path` (raw: no encoder checks), then its bytes if the receiver wants them, then LIST_END. */
 async function hostileFile(peer: Peer, id: number, path: string | Uint8Array, data = PAYLOAD): Promise<void> {

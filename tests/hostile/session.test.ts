@@ -11,7 +11,7 @@ import { afterAll, describe, test } from "bun:test";
 import { lstatSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { killAllReceivers, TEST_SECRET } from "../helpers/net.ts";
-import { runHostileCase, type Allowed, type HostileCase } from "../helpers/net-hostile.ts";
+import { OK_ALLOWED, okFirst, runHostileCase, type Allowed, type HostileCase } from "../helpers/net-hostile.ts";
 import {
   continuationTokenOf,
   continueFrame,
@@ -36,12 +36,6 @@ import {
 afterAll(killAllReceivers);
 
 const enc = new TextEncoder();
-const OK_DATA = enc.encode("a complete, honest file first\n");
-const OK_ALLOWED: Record<string, Allowed> = { "ok-first.txt": { type: "file", data: OK_DATA } };
-async function okFirst(peer: Peer): Promise<void> {
-  const answer = await sendFile(peer, { id: 1, path: "ok-first.txt", data: OK_DATA });
-  if (answer !== "want") throw new Error(`the receiver did not WANT an honest first file (answer: ${answer}): the test peer and the engine disagree about the protocol\n${peer.describe()}`);
-}
 const bytes = (n: number, seed = 1): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (i * 131 + seed) & 0xff);
 
 /** Start a file, send half of it, REKEY, close_notify, FIN: the receiver waits for a continuation. */

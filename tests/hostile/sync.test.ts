@@ -11,8 +11,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { killAllReceivers } from "../helpers/net.ts";
-import { runHostileCase, type Allowed, type HostileCase } from "../helpers/net-hostile.ts";
-import { dataFrame, endList, fileEndFrame, finishSession, KIND, listEndFrame, mustAnnounce, rawEntry, rawFrame, rootFrame, sendFile, type Peer } from "../helpers/net-peer.ts";
+import { OK_ALLOWED, OK_DATA, okFirst, runHostileCase, type HostileCase } from "../helpers/net-hostile.ts";
+import { dataFrame, endList, fileEndFrame, finishSession, KIND, listEndFrame, mustAnnounce, rawEntry, rawFrame, rootFrame, type Peer } from "../helpers/net-peer.ts";
 
 afterAll(killAllReceivers);
 
@@ -29,12 +29,6 @@ const MTIME_NS = 1_600_000_000_000_000_000n;
 const MTIME_S = Number(MTIME_NS / 1_000_000_000n);
 
 const bytes = (n: number, seed = 1): Uint8Array => Uint8Array.from({ length: n }, (_, i) => ((i >> 8) * 31 + i * 7 + seed) & 0xff);
-const OK_DATA = enc.encode("a complete, honest file before the lie\n");
-const OK_ALLOWED: Record<string, Allowed> = { "ok-first.txt": { type: "file", data: OK_DATA } };
-async function okFirst(peer: Peer): Promise<void> {
-  const answer = await sendFile(peer, { id: 1, path: "ok-first.txt", data: OK_DATA });
-  if (answer !== "want") throw new Error(`the receiver did not WANT an honest first file (answer: ${answer})\n${peer.describe()}`);
-}
 
 function checksumFrame(id: number, hash = new Uint8Array(32)): Uint8Array {
   const p = new Uint8Array(36);
