@@ -20,9 +20,11 @@
  * the rename (after a failure too, so complete files are kept, as elsewhere).
  */
 import { mkdirSync } from "node:fs";
-import { addressOf, cstr, errno, libc, openat2 } from "../../ffi/libc.ts";
+import { cstr, errno, libc, openat2 } from "../../ffi/libc.ts";
 import { E } from "../../ffi/errno.ts";
 import { AT, O, OPEN_HOW, RENAME, RESOLVE, STATX, STATX_MASK } from "../../ffi/structs.ts";
+import { removeTree } from "../copy/remove.ts";
+import { DIRENT64 } from "../copy/sysconst.ts";
 import { ProtocolError, SysError } from "../errors.ts";
 
 export class DirHandle {
@@ -88,7 +90,7 @@ export class Destination {
       mkdirSync(root, { recursive: true });
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      throw new SysError("mkdir", err.errno !== undefined ? -err.errno : 5, root);
+      throw new SysError("mkdir", err.errno !== undefined ? -err.errno : E.EIO, root);
     }
     const fd = libc.open(cstr(root), O.RDONLY | O.DIRECTORY | O.CLOEXEC, 0);
     if (fd < 0) throw new SysError("open", errno(), root);
@@ -193,7 +195,8 @@ export class Destination {
       if (rc !== 0 && errno() === E.EINVAL) rc = libc.renameat2(r.parent.fd, t, r.parent.fd, n, 0);
       if (rc !== 0) {
         failed.push({ rel: r.rel, error: new SysError("rename", errno(), r.rel) });
-        removeTree(r.parent.fd, r.tmp);
+        // Best effort: what cannot be removed stays, under its temporary name.
+        removeTree(r.parent.fd, t, r.tmp, () => {});
       }
     }
     for (const r of this.staging) {
@@ -253,50 +256,28 @@ export class Destination {
   }
 }
 
-const SYS_GETDENTS64 = 217;
-
-/** Every name in directory `fd` ("." and ".." left out), each NUL-terminated; throws SysError. */
+/**
+ * Every name in directory `fd` ("." and ".." left out), each NUL-terminated; throws
+ * SysError (the caller knows the directory's path and reports it).
+ */
 export function readNames(fd: number): Uint8Array[] {
   const buf = new Uint8Array(32 * 1024);
   const v = new DataView(buf.buffer);
   const names: Uint8Array[] = [];
   for (;;) {
-    const n = libc.syscall(SYS_GETDENTS64, fd, addressOf(buf), buf.length, 0, 0, 0);
+    const n = libc.getdents64(fd, buf, buf.length);
     if (n < 0) throw new SysError("getdents64", errno());
     if (n === 0) break;
     for (let at = 0; at < n;) {
-      const reclen = v.getUint16(at + 16, true);
-      let end = at + 19;
+      const reclen = v.getUint16(at + DIRENT64.reclen, true);
+      const name = at + DIRENT64.name;
+      let end = name;
       while (buf[end] !== 0) end++;
-      const len = end - at - 19;
-      const dot = buf[at + 19] === 0x2e && (len === 1 || (len === 2 && buf[at + 20] === 0x2e));
-      if (!dot) names.push(buf.slice(at + 19, end + 1));
+      const len = end - name;
+      const dot = buf[name] === 0x2e && (len === 1 || (len === 2 && buf[name + 1] === 0x2e));
+      if (!dot) names.push(buf.slice(name, end + 1));
       at += reclen;
     }
   }
   return names;
-}
-
-/**
- * Removes directory `name` under `dirfd` and everything in it, never following a symlink
- * (entries are unlinked, directories opened with O_NOFOLLOW relative to their parent).
- * Best effort: what cannot be removed stays.
- */
-export function removeTree(dirfd: number, name: string | Uint8Array): void {
-  const c = typeof name === "string" ? cstr(name) : name;
-  const fd = libc.openat(dirfd, c, O.RDONLY | O.DIRECTORY | O.NOFOLLOW | O.CLOEXEC, 0);
-  if (fd >= 0) {
-    let names: Uint8Array[];
-    try {
-      names = readNames(fd);
-    } catch {
-      names = [];
-    }
-    for (const entry of names) {
-      if (libc.unlinkat(fd, entry, 0) === 0) continue;
-      if (errno() === E.EISDIR) removeTree(fd, entry);
-    }
-    libc.close(fd);
-  }
-  libc.unlinkat(dirfd, c, AT.REMOVEDIR);
 }
