@@ -1,5 +1,9 @@
 /**
  * Options shared by several commands, defined once so --help stays consistent.
+ *
+ * Owns: the specs (names, aliases, help text, validation) of the option groups more than
+ * one command takes: output, ring, parallelism, filters, sync. Never acts on a value:
+ * each command does, through the args.ts helpers.
  */
 import { intIn, sizeIn, type OptionSpecs } from "./args.ts";
 

@@ -1,6 +1,8 @@
 /**
  * Exit codes, documented in README.md ("Exit codes") and in the man page's EXIT STATUS
  * (made from EXIT_MEANING by scripts/gen-man.ts). One table, so scripts can rely on it.
+ *
+ * Owns: the codes and what each means. Never maps errors to codes: report.ts does.
  */
 export const EXIT = {
   OK: 0,

@@ -5,6 +5,9 @@
  *
  * `uring-sync SRC DST` is `uring-sync copy SRC DST`: any first word that is not a
  * command name is taken as the copy's SRC.
+ *
+ * Owns: the top-level --help/--version and the one catch that turns an error into a line
+ * on stderr and an exit status. Never does a command's work: commands.ts lists them.
  */
 import { defineCommand, renderUsage } from "citty";
 import { buildInfo, VERSION } from "../version.ts";
