@@ -69,6 +69,19 @@ function factsOf(size: number, mode: number, mtimeNs: bigint, type: number): Fac
   return { type, size, mtimeSec: Number(sec), mtimeNsec: Number(nsec), perm: mode, uid: 0, gid: 0 };
 }
 
+const SKIP_SAME: Answer = Object.freeze({ kind: "skip", modeDiffers: false, mtimeDiffers: false });
+const SKIP_MODE: Answer = Object.freeze({ kind: "skip", modeDiffers: true, mtimeDiffers: false });
+const WANT_ALL = Object.freeze({ kind: "want" as const, offset: 0 });
+
+/** `name` NUL-terminated in a reused buffer (valid until the next call): one per ENTRY, no allocation. */
+const zbuf = Buffer.alloc(4 * 255 + 1);
+function nameZ(name: string): Buffer {
+  const n = zbuf.write(name, 0, "utf8");
+  if (n >= zbuf.length - 1) return cstr(name);
+  zbuf[n] = 0;
+  return zbuf;
+}
+
 /** SHA-256 of the first `size` bytes of `name` in `dirfd` (a regular file, not followed), or undefined. */
 export function hashPrefix(dirfd: number, name: string, size: number, buf: Uint8Array): Uint8Array | undefined {
   const fd = libc.openat(dirfd, cstr(name), O.RDONLY | O.NOFOLLOW | O.CLOEXEC | O.NONBLOCK | O.NOCTTY, 0);
@@ -100,7 +113,14 @@ export function trustedPrefix(partialSize: number, partialMtimeNs: bigint, f: Fi
  * --checksum reads the whole existing file (only when the sizes are equal).
  */
 export function agreeFile(dirfd: number, name: string, f: FileFacts, o: AgreeOptions, st: StatBuf, buf: Uint8Array): Answer {
-  const r = lstatAt(dirfd, cstr(name), st);
+  const r = lstatAt(dirfd, nameZ(name), st);
+  if (r === 0 && st.type === S.IFREG && !o.checksum && !o.ignoreTimes) {
+    // The common case of a re-run, once per file: no objects made (decideFile's rules).
+    if (st.size === f.size && mtimeNsOf(st) === f.mtimeNs) {
+      return (st.perm & 0o777) === f.mode ? SKIP_SAME : SKIP_MODE;
+    }
+    return o.dryRun ? WANT_ALL : resumeOffer(dirfd, name, f, st, buf);
+  }
   if (r === 0) {
     const src = factsOf(f.size, f.mode, f.mtimeNs, S.IFREG);
     const dst: Facts = { type: st.type, size: st.size, mtimeSec: st.mtimeSec, mtimeNsec: st.mtimeNsec, perm: st.perm & 0o777, uid: 0, gid: 0 };

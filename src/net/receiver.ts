@@ -35,7 +35,7 @@ import { pinned, type Pinned } from "./mem.ts";
 import { trace } from "./trace.ts";
 import {
   capFailures, checkFrameHeader, DATA_FIELDS_LENGTH, decodeSenderMessage, displaySafe, encodeMessage, FLAG_CONTINUATION, FRAME_HEADER_LENGTH,
-  MAX_FILE_SIZE, MAX_FILTERS, MAX_TEXT_BYTES, MSG_DATA, MSG_HOLE, MSG_JOIN, syncOptionsOf, truncateUtf8, type EntryMessage, type FileEntry, type ReportFailure,
+  MAX_FILE_SIZE, MAX_FILTERS, MAX_TEXT_BYTES, MSG_DATA, MSG_HOLE, MSG_JOIN, MSG_SKIP, syncOptionsOf, truncateUtf8, type EntryMessage, type FileEntry, type ReportFailure,
   type SenderMessage, type SyncOptions,
 } from "./wire.ts";
 
@@ -55,6 +55,9 @@ export interface ReceiverLimits {
   /** Hard links announced while the file they name is still being received. */
   maxPendingLinks: number;
 }
+
+/** A SKIP frame: header + id. */
+const SKIP_FRAME = FRAME_HEADER_LENGTH + 4;
 
 export const DEFAULT_LIMITS: ReceiverLimits = {
   maxEntries: 50_000_000,
@@ -386,6 +389,27 @@ export class RecvEngine implements ChannelSink {
     }
     this.ctlCur.u8.set(frame, this.ctlFill);
     this.ctlFill += frame.length;
+  }
+
+  /** SKIP for `id`, written straight into the control buffer (one per unchanged file of a re-run). */
+  private queueSkip(id: number): void {
+    if (this.ctlCur !== undefined && this.ctlFill + SKIP_FRAME > this.ctlCur.size) this.flushControl();
+    if (this.ctlCur === undefined) {
+      this.ctlCur = this.ctlFree.pop() ?? pinned(64 * 1024);
+      this.ctlFill = 0;
+    }
+    const u8 = this.ctlCur.u8;
+    const at = this.ctlFill;
+    u8[at] = MSG_SKIP;
+    u8[at + 1] = 0;
+    u8[at + 2] = 0;
+    u8[at + 3] = 0;
+    u8[at + 4] = 4;
+    u8[at + 5] = id >>> 24;
+    u8[at + 6] = (id >>> 16) & 0xff;
+    u8[at + 7] = (id >>> 8) & 0xff;
+    u8[at + 8] = id & 0xff;
+    this.ctlFill += SKIP_FRAME;
   }
 
   private flushControl(): void {
@@ -804,7 +828,7 @@ export class RecvEngine implements ChannelSink {
         this.dest.release(parent.dir);
         this.stats.unchanged++;
         this.remember(id, rel);
-        this.queueControl(encodeMessage({ type: "skip", id }));
+        this.queueSkip(id);
         return;
       }
       if (this.sync.dryRun) {

@@ -804,20 +804,21 @@ function decodeEntry(r: Reader): EntryMessage {
   const pathLength = r.u16();
   if (pathLength > MAX_PATH_BYTES) throw new ProtocolError("path", `path longer than ${MAX_PATH_BYTES} bytes`);
   const path = checkRelativePathBytes(r.bytes(pathLength));
-  const base = { type: "entry" as const, id, mode: receiverMode(rawMode), mtimeNs, size, path };
+  const mode = receiverMode(rawMode);
+  // Object literals, not a spread of a shared base: one ENTRY per file, a million times.
   switch (kind) {
     case "symlink": {
       const len = r.u16();
       if (len > MAX_LINK_TARGET_BYTES) throw new ProtocolError("path", `symlink target longer than ${MAX_LINK_TARGET_BYTES} bytes`);
-      return { ...base, kind, linkTarget: checkLinkTarget(r.bytes(len).slice()) };
+      return { type: "entry", kind, id, mode, mtimeNs, size, path, linkTarget: checkLinkTarget(r.bytes(len).slice()) };
     }
     case "hardlink": {
       const linkId = r.u32();
       if (linkId === id) throw new ProtocolError("frame", "hardlink ENTRY links to itself");
-      return { ...base, kind, linkId };
+      return { type: "entry", kind, id, mode, mtimeNs, size, path, linkId };
     }
     default:
-      return { ...base, kind };
+      return { type: "entry", kind, id, mode, mtimeNs, size, path };
   }
 }
 
