@@ -20,6 +20,7 @@ import { formatAddress, resolveAddresses, type HostPort, type Lookup, type SockA
 import { Channel, type LayerMode } from "./channel.ts";
 import { Destination } from "./dest.ts";
 import { Handshake, type HandshakeResult } from "./handshake.ts";
+import { warmUpPake } from "./pake.ts";
 import { HandshakeIO, formatMs } from "./hsio.ts";
 import { enableTlsUlp, setCryptoInfo, setRxExpectNoPad, KTLS_UNAVAILABLE_MESSAGE } from "./ktls.ts";
 import { Loop } from "./loop.ts";
@@ -682,6 +683,9 @@ export async function runRecv(o: RecvSessionOptions): Promise<RecvResult[]> {
     const addrs = await resolveAddresses(o.listen, true, o.lookup);
     listener = listenOn(addrs, o.listen.host === "");
     event({ type: "listening", address: formatAddress(listener.local) });
+    // While no sender is here yet: one throwaway CPace run, so the first real handshake
+    // does not wait for the curve code to warm up (~25 ms on this machine's first run).
+    warmUpPake();
     acceptor = new Acceptor(loop, listener.fd, (fd, peer) => startHandshake(fd, peer), (e) => event({ type: "connection-failed", peer: "(accept)", error: e }));
     acceptor.start();
     let lastProgress = 0;
