@@ -10,9 +10,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, openSync, closeSync, ftruncateSync, writeSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { parseJson, startCli } from "../helpers/cli.ts";
+import { parseJson } from "../helpers/cli.ts";
 import { workDir } from "../helpers/e2e.ts";
-import { expectBothExit, killAllReceivers, netEnv, runSender, startReceiver, transfer, type Receiver } from "../helpers/net.ts";
+import { expectBothExit, killAllReceivers, killSenderAt, partialSize, runSender, startReceiver, transfer } from "../helpers/net.ts";
 import { expectNetCopy } from "../helpers/net-tree.ts";
 import { MiB, snapshotTree, writeRandom, writeTree } from "../helpers/tree.ts";
 
@@ -126,29 +126,11 @@ describe("send -j 4: resume", () => {
     writeTree(src, { "small.txt": "small\n" });
   }, 60_000);
 
-  const partialSize = (dst: string): number => {
-    try {
-      return statSync(join(dst, ".big.bin.usync-partial")).size;
-    } catch {
-      return -1;
-    }
-  };
-
-  async function killSenderAt(rcv: Receiver, dst: string, atLeast: number): Promise<void> {
-    const s = startCli(["send", src, rcv.address, "-j", "4", "--json"], { env: netEnv(undefined), timeoutMs: 120_000 });
-    const until = performance.now() + 60_000;
-    while (partialSize(dst) < atLeast && performance.now() < until) await Bun.sleep(2);
-    s.proc.kill("SIGSTOP");
-    s.proc.kill("SIGKILL");
-    await s.result.catch(() => undefined);
-    await rcv.waitStderr(/failed/, 15_000, "the receiver reporting the dropped session");
-  }
-
   test("the sender SIGKILLed mid-transfer: a re-run with -j 4 resumes from the contiguous prefix and completes byte-identical", async () => {
     const dst = fresh("resume-dst");
     const rcv = await startReceiver({ dst, args: ["--crypto", "user", "--keep-listening", "--json"] });
-    await killSenderAt(rcv, dst, 64 * MiB);
-    const kept = partialSize(dst);
+    await killSenderAt(rcv, src, dst, "big.bin", 64 * MiB, 4);
+    const kept = partialSize(dst, "big.bin");
     // Only the contiguous prefix from 0 is kept (pieces beyond a gap are dropped).
     expect(kept).toBeGreaterThanOrEqual(MiB);
     expect(existsSync(join(dst, "big.bin"))).toBe(false);
@@ -157,7 +139,7 @@ describe("send -j 4: resume", () => {
     const j = parseJson(done);
     expect(j.filesResumed).toBe(1);
     expect(j.bytesSent as number).toBeLessThanOrEqual(SIZE - kept + 16);
-    expect(partialSize(dst)).toBe(-1);
+    expect(partialSize(dst, "big.bin")).toBe(-1);
     await rcv.stop("SIGTERM");
     expectNetCopy(snapshotTree(src), dst, "resumed -j 4 transfer");
   }, 240_000);

@@ -14,7 +14,7 @@ import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, 
 import { join } from "node:path";
 import { parseJson, startCli, type RunResult } from "../helpers/cli.ts";
 import { workDir } from "../helpers/e2e.ts";
-import { expectBothExit, formatBoth, killAllReceivers, netEnv, receiverEnds, runSender, startReceiver, transfer, type Receiver } from "../helpers/net.ts";
+import { expectBothExit, formatBoth, killAllReceivers, killSenderAt, netEnv, partialSize, receiverEnds, runSender, startReceiver, transfer } from "../helpers/net.ts";
 import { expectNetCopy } from "../helpers/net-tree.ts";
 import { diffTrees, MiB, snapshotTree, writeRandom, writeTree } from "../helpers/tree.ts";
 
@@ -266,38 +266,17 @@ describe("resume", () => {
     writeTree(src, { "small.txt": "small\n" });
   });
 
-  /** Size of DST's partial of big.bin, or -1. */
-  const partialSize = (dst: string): number => {
-    try {
-      return statSync(join(dst, ".big.bin.usync-partial")).size;
-    } catch {
-      return -1;
-    }
-  };
-
-  /** Starts a sender and SIGKILLs it once the receiver's partial has at least `atLeast` bytes. */
-  async function killSenderAt(rcv: Receiver, dst: string, atLeast: number): Promise<void> {
-    // -j 1: one stream writes the file in order, so the partial's size is the prefix a
-    // resume keeps (with data streams only the contiguous prefix is kept: net-streams.test.ts).
-    const s = startCli(["send", src, rcv.address, "-j", "1", "--json"], { env: netEnv(undefined), timeoutMs: 120_000 });
-    const until = performance.now() + 60_000;
-    while (partialSize(dst) < atLeast && performance.now() < until) await Bun.sleep(2);
-    s.proc.kill("SIGSTOP");
-    s.proc.kill("SIGKILL");
-    await s.result.catch(() => undefined);
-    // The receiver notices the drop, keeps the prefix, and waits for the next sender.
-    await rcv.waitStderr(/failed/, 15_000, "the receiver reporting the dropped session");
-  }
-
   test("the sender SIGKILLed at several points: re-runs resume from the verified prefix", async () => {
     const dst = fresh("resume-dst");
     const rcv = await startReceiver({ dst, args: ["--crypto", "user", "--keep-listening", "--json"] });
-    await killSenderAt(rcv, dst, 24 * MiB);
-    const first = partialSize(dst);
+    // -j 1: one stream writes the file in order, so the partial's size is the prefix a
+    // resume keeps (with data streams only the contiguous prefix is kept: net-streams.test.ts).
+    await killSenderAt(rcv, src, dst, "big.bin", 24 * MiB, 1);
+    const first = partialSize(dst, "big.bin");
     expect(first).toBeGreaterThanOrEqual(MiB);
     expect(existsSync(join(dst, "big.bin"))).toBe(false);
-    await killSenderAt(rcv, dst, first + 32 * MiB);
-    const second = partialSize(dst);
+    await killSenderAt(rcv, src, dst, "big.bin", first + 32 * MiB, 1);
+    const second = partialSize(dst, "big.bin");
     expect(second).toBeGreaterThan(first);
     const done = await runSender(src, rcv.address, { args: ["-j", "1", "--json"], timeoutMs: 120_000 });
     expect(done.code).toBe(0);
@@ -306,7 +285,7 @@ describe("resume", () => {
     expect(j.bytesSent as number).toBeLessThan(SIZE);
     expect(j.bytesSent as number).toBeLessThanOrEqual(SIZE - second + 16);
     expect(j.bytesTotal as number).toBe(SIZE + 6);
-    expect(partialSize(dst)).toBe(-1);
+    expect(partialSize(dst, "big.bin")).toBe(-1);
     await rcv.stop("SIGTERM");
     expectNetCopy(snapshotTree(src), dst, "resumed transfer");
   }, 240_000);
@@ -316,7 +295,7 @@ describe("resume", () => {
     const rcv = await startReceiver({ dst, args: ["--crypto", "user"] });
     const s = startCli(["send", src, rcv.address], { env: netEnv(undefined), timeoutMs: 120_000 });
     const until = performance.now() + 60_000;
-    while (partialSize(dst) < 8 * MiB && performance.now() < until) await Bun.sleep(2);
+    while (partialSize(dst, "big.bin") < 8 * MiB && performance.now() < until) await Bun.sleep(2);
     rcv.proc.kill("SIGKILL");
     const sent = await s.result;
     expect(sent.code).not.toBe(0);
@@ -324,7 +303,7 @@ describe("resume", () => {
     for (const name of readdirSync(dst)) expect(name === "small.txt" || name.startsWith(".")).toBe(true);
     const t = await transfer({ src, dst, sendArgs: ["--json"], recvArgs: ["--crypto", "user"], timeoutMs: 120_000 });
     expectBothExit(t, 0, 0);
-    expect(partialSize(dst)).toBe(-1);
+    expect(partialSize(dst, "big.bin")).toBe(-1);
     expect(readdirSync(dst).filter((x) => x.startsWith(".usync-tmp"))).toEqual([]);
     expectNetCopy(snapshotTree(src), dst, "after the receiver was killed", formatBoth(t));
   }, 240_000);

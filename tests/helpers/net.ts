@@ -14,9 +14,10 @@
  * Owns: spawning, waiting, collecting. Never decides what a result means.
  */
 import type { Subprocess } from "bun";
-import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:net";
-import { cliCommand, defaultCwd, formatResult, runCli, type RunResult } from "./cli.ts";
+import { join } from "node:path";
+import { cliCommand, defaultCwd, formatResult, runCli, startCli, type RunResult } from "./cli.ts";
 
 /** The shared secret the tests use unless a test picks another. */
 export const TEST_SECRET = "correct horse battery staple: uring-sync tests";
@@ -342,6 +343,30 @@ export async function runSender(src: string, address: string, opts: SenderOption
     cwd: opts.cwd,
     command: opts.command,
   });
+}
+
+/** Size of the receiver's kept partial of `name` in `dst` (.NAME.usync-partial), or -1. */
+export function partialSize(dst: string, name: string): number {
+  try {
+    return statSync(join(dst, `.${name}.usync-partial`)).size;
+  } catch {
+    return -1;
+  }
+}
+
+/**
+ * Starts `send SRC ADDRESS -j JOBS --json` and SIGKILLs it (SIGSTOP first, so it sends
+ * nothing more) once the receiver's partial of `name` has at least `atLeast` bytes, then
+ * waits for the receiver to report the dropped session: the set-up of every resume test.
+ */
+export async function killSenderAt(rcv: Receiver, src: string, dst: string, name: string, atLeast: number, jobs: number): Promise<void> {
+  const s = startCli(["send", src, rcv.address, "-j", String(jobs), "--json"], { env: netEnv(undefined), timeoutMs: 120_000 });
+  const until = performance.now() + 60_000;
+  while (partialSize(dst, name) < atLeast && performance.now() < until) await Bun.sleep(2);
+  s.proc.kill("SIGSTOP");
+  s.proc.kill("SIGKILL");
+  await s.result.catch(() => undefined);
+  await rcv.waitStderr(/failed/, 15_000, "the receiver reporting the dropped session");
 }
 
 /**
