@@ -22,8 +22,11 @@ import { SysError } from "../errors.ts";
 import { readNames } from "./dest.ts";
 
 export interface DeletePassOptions {
-  /** Relative paths the sender listed (every kind). */
-  seen: ReadonlySet<string>;
+  /**
+   * Relative paths the sender listed (every kind). May answer true for a path that was not
+   * listed (src/net/listed-paths.ts keeps hashes): that entry is then kept, never removed.
+   */
+  seen: { has(rel: string): boolean };
   /** The sender's --exclude/--include: excluded paths are protected. */
   filter: Filter | undefined;
   /** Names the receiver itself is using (its staging directories): never touched. */

@@ -29,6 +29,7 @@ import { Coverage } from "./coverage.ts";
 import type { Channel, ChannelSink } from "./channel.ts";
 import { removeTree } from "../copy/remove.ts";
 import { deletePass } from "./delete.ts";
+import { ListedPaths } from "./listed-paths.ts";
 import type { Destination, DirHandle } from "./dest.ts";
 import type { Loop } from "./loop.ts";
 import { pinned, type Pinned } from "./mem.ts";
@@ -309,8 +310,8 @@ export class RecvEngine implements ChannelSink {
   private flags = -1;
   /** CHECKSUM mode: the file ENTRY whose CHECKSUM frame must come next. */
   private awaitingChecksum: FileEntry | undefined;
-  /** --delete: every path the sender listed. */
-  private seen: Set<string> | undefined;
+  /** --delete: every path the sender listed (as 64-bit hashes: a collision only keeps a file). */
+  private seen: ListedPaths | undefined;
   private readonly excludes: string[] = [];
   private readonly includes: string[] = [];
   private filter: Filter | undefined;
@@ -367,7 +368,7 @@ export class RecvEngine implements ChannelSink {
       this.push = o.push;
       this.split = o.streams;
       this.sync = { checksum: o.checksum, ignoreTimes: o.ignoreTimes, delete: o.delete, dryRun: o.dryRun };
-      if (o.delete) this.seen ??= new Set();
+      if (o.delete) this.seen ??= new ListedPaths();
     } catch (e) {
       this.fail(e as Error);
       return;
@@ -1428,7 +1429,7 @@ export class RecvEngine implements ChannelSink {
       },
       onError: (rel, error) => this.failures.push(recvFailure(error, rel)),
     });
-    this.seen?.clear();
+    this.seen = undefined;
     this.flushControl();
   }
 
