@@ -1,22 +1,22 @@
 /**
  * Loopback smoke tests of the whole transport: `recv` and `send` as two child processes
- * (bun src/cli/main.ts), a small tree with a symlink, a hard link, an empty directory and
+ * (tests/helpers/net.ts), a small tree with a symlink, a hard link, an empty directory and
  * a large sparse file, byte-identical on arrival, over userspace TLS and plaintext; a
  * transfer forced to re-key many times (URING_SYNC_MAX_RECORDS); and the synchronous
  * (no io_uring) backend. The e2e suite (tests/e2e/net.test.ts) covers the CLI in depth.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { closeSync, linkSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, rmSync, symlinkSync, writeFileSync, writeSync, ftruncateSync } from "node:fs";
-import { createServer } from "node:net";
-import { join, resolve } from "node:path";
+import { closeSync, linkSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeSync, ftruncateSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { formatBoth, killAllReceivers, receiverEnds, runSender, startReceiver, TEST_SECRET, transfer, type Env, type TransferResult } from "../helpers/net.ts";
+import { dataFrame, KIND, Peer, rawEntry } from "../helpers/net-peer.ts";
+import { expectNetCopy } from "../helpers/net-tree.ts";
+import { snapshotTree, type Snapshot } from "../helpers/tree.ts";
 
-const ROOT = resolve(import.meta.dir, "..", "..");
-const MAIN = join(ROOT, "src", "cli", "main.ts");
 const work = mkdtempSync("/tmp/uring-sync-smoke-");
 const src = join(work, "src");
 const GiB = 1024 ** 3;
 const SPARSE_SIZE = 2 * GiB + 12345;
-const pieces: [number, Buffer][] = [];
 let n = 0;
 
 beforeAll(() => {
@@ -32,97 +32,36 @@ beforeAll(() => {
   for (const off of [0, 2 * GiB - 100, SPARSE_SIZE - 3000]) {
     const b = Buffer.from(crypto.getRandomValues(new Uint8Array(3000)));
     writeSync(fd, b, 0, b.length, off);
-    pieces.push([off, b]);
   }
   ftruncateSync(fd, SPARSE_SIZE);
   closeSync(fd);
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-async function freePort(): Promise<number> {
-  return await new Promise((res, rej) => {
-    const s = createServer();
-    s.once("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      s.close(() => res(typeof a === "object" && a !== null ? a.port : 0));
-    });
-  });
-}
+/** The smoke tree as it was made; what every copy of it is compared with. */
+let before: Snapshot;
+beforeAll(() => {
+  before = snapshotTree(src);
+});
 
-function listening(port: number): boolean {
-  const hex = `:${port.toString(16).toUpperCase().padStart(4, "0")} `;
-  return readFileSync("/proc/net/tcp", "utf8").split("\n").some((l) => l.includes(hex) && / 0A /.test(l));
-}
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-async function finish(p: ReturnType<typeof Bun.spawn>): Promise<Run> {
-  const [stdout, stderr] = await Promise.all([new Response(p.stdout as ReadableStream).text(), new Response(p.stderr as ReadableStream).text()]);
-  return { code: await p.exited, stdout, stderr };
-}
-
-/** recv then send over 127.0.0.1; both results. */
-async function transfer(flags: string[], env: Record<string, string> = {}, sendOnly: string[] = []): Promise<{ dst: string; send: Run; recv: Run }> {
+/** recv then send over 127.0.0.1 (`--json` and `flags` on both ends); both results. */
+async function smoke(flags: string[], env: Env = {}, sendOnly: string[] = []): Promise<TransferResult & { dst: string; ctx: string }> {
   const dst = join(work, `dst-${++n}`);
-  const port = await freePort();
-  const childEnv = { ...process.env, URING_SYNC_SECRET: "smoke secret", NO_COLOR: "1", ...env };
-  delete (childEnv as Record<string, string | undefined>).URING_SYNC_CRYPTO;
-  const recv = Bun.spawn([process.execPath, MAIN, "recv", dst, "--listen", `127.0.0.1:${port}`, "--json", ...flags], { env: childEnv, stdout: "pipe", stderr: "pipe" });
-  const t0 = performance.now();
-  while (!listening(port)) {
-    if (performance.now() - t0 > 20_000) throw new Error("the receiver did not listen");
-    await Bun.sleep(20);
-  }
-  const send = Bun.spawn([process.execPath, MAIN, "send", src, `127.0.0.1:${port}`, "--json", ...flags, ...sendOnly], { env: childEnv, stdout: "pipe", stderr: "pipe" });
-  const killer = setTimeout(() => {
-    send.kill("SIGKILL");
-    recv.kill("SIGKILL");
-  }, 60_000);
-  const [s, r] = await Promise.all([finish(send), finish(recv)]);
-  clearTimeout(killer);
-  return { dst, send: s, recv: r };
+  const t = await transfer({ src, dst, recvArgs: ["--json", ...flags], sendArgs: ["--json", ...flags, ...sendOnly], recvEnv: env, sendEnv: env });
+  return { ...t, dst, ctx: formatBoth(t) };
 }
 
+/** DST is the smoke tree as the protocol carries it, and the sparse file stayed sparse. */
 function expectSame(dst: string, ctx: string): void {
-  const walk = (rel: string): string[] => readdirSync(join(src, rel)).flatMap((name) => {
-    const p = rel === "" ? name : `${rel}/${name}`;
-    return lstatSync(join(src, p)).isDirectory() ? [p, ...walk(p)] : [p];
-  });
-  for (const p of walk("")) {
-    const a = lstatSync(join(src, p), { bigint: true });
-    const b = lstatSync(join(dst, p), { bigint: true });
-    expect(b.mode, `${p} mode\n${ctx}`).toBe(a.mode);
-    expect(b.mtimeNs, `${p} mtime\n${ctx}`).toBe(a.mtimeNs);
-    if (a.isSymbolicLink()) expect(readlinkSync(join(dst, p))).toBe(readlinkSync(join(src, p)));
-    else if (a.isFile() && p !== "sparse.bin") expect(readFileSync(join(dst, p)).equals(readFileSync(join(src, p))), `${p} content\n${ctx}`).toBe(true);
-  }
-  expect(lstatSync(join(dst, "sub/hard.txt")).ino).toBe(lstatSync(join(dst, "hello.txt")).ino);
-  // The sparse file: same size, same data where there is data, and still sparse.
-  const st = lstatSync(join(dst, "sparse.bin"));
-  expect(st.size).toBe(SPARSE_SIZE);
-  expect(st.blocks * 512, "holes stay holes").toBeLessThan(1024 * 1024);
-  const fd = openSync(join(dst, "sparse.bin"), "r");
-  try {
-    for (const [off, b] of pieces) {
-      const got = Buffer.alloc(b.length);
-      readSync(fd, got, 0, b.length, off);
-      expect(got.equals(b), `sparse data at ${off}`).toBe(true);
-    }
-  } finally {
-    closeSync(fd);
-  }
+  expectNetCopy(before, dst, "smoke transfer", ctx);
+  expect(lstatSync(join(dst, "sparse.bin")).blocks * 512, `holes stay holes\n${ctx}`).toBeLessThan(1024 * 1024);
 }
 
 describe("send -> recv over loopback (two processes)", () => {
   for (const [name, flags] of [["userspace TLS", ["--crypto", "user"]], ["plaintext", ["--plaintext"]]] as const) {
     test(`${name}: the tree arrives byte-identical, holes as holes`, async () => {
-      const t = await transfer([...flags]);
-      const ctx = `--- send ---\n${t.send.stderr}${t.send.stdout}\n--- recv ---\n${t.recv.stderr}${t.recv.stdout}`;
+      const t = await smoke([...flags]);
+      const { ctx } = t;
       expect(t.send.code, ctx).toBe(0);
       expect(t.recv.code, ctx).toBe(0);
       expectSame(t.dst, ctx);
@@ -137,8 +76,8 @@ describe("send -> recv over loopback (two processes)", () => {
   }
 
   test("a key limit of 200 records forces many re-keys (new connections and handshakes); the stream continues exactly", async () => {
-    const t = await transfer(["--crypto", "user"], { URING_SYNC_MAX_RECORDS: "200" });
-    const ctx = `--- send ---\n${t.send.stderr}${t.send.stdout}\n--- recv ---\n${t.recv.stderr}${t.recv.stdout}`;
+    const t = await smoke(["--crypto", "user"], { URING_SYNC_MAX_RECORDS: "200" });
+    const { ctx } = t;
     expect(t.send.code, ctx).toBe(0);
     expect(t.recv.code, ctx).toBe(0);
     expectSame(t.dst, ctx);
@@ -148,8 +87,8 @@ describe("send -> recv over loopback (two processes)", () => {
   }, 90_000);
 
   test("the synchronous backend (--sync: no io_uring) interoperates with the io_uring one", async () => {
-    const t = await transfer(["--crypto", "user"], {}, ["--sync"]);
-    const ctx = `--- send ---\n${t.send.stderr}${t.send.stdout}\n--- recv ---\n${t.recv.stderr}${t.recv.stdout}`;
+    const t = await smoke(["--crypto", "user"], {}, ["--sync"]);
+    const { ctx } = t;
     expect(t.send.code, ctx).toBe(0);
     expect(t.recv.code, ctx).toBe(0);
     expect(JSON.parse(t.send.stdout).backend).toBe("sync");
@@ -160,8 +99,6 @@ describe("send -> recv over loopback (two processes)", () => {
 
 describe("timeouts (URING_SYNC_IDLE_TIMEOUT_MS shortens the 60 s idle timeout)", () => {
   test("an authenticated sender that goes silent mid-session is dropped at the idle timeout; the receiver stays up and keeps no partial file", async () => {
-    const { startReceiver, killAllReceivers, TEST_SECRET } = await import("../helpers/net.ts");
-    const { Peer, rawEntry, dataFrame, KIND } = await import("../helpers/net-peer.ts");
     const dst = join(work, `dst-idle-${++n}`);
     const rcv = await startReceiver({ dst, args: ["--crypto", "user"], env: { URING_SYNC_IDLE_TIMEOUT_MS: "1000" } });
     try {
@@ -185,7 +122,6 @@ describe("timeouts (URING_SYNC_IDLE_TIMEOUT_MS shortens the 60 s idle timeout)",
 
 describe("what the sender leaves out", () => {
   test("a FIFO is skipped with a warning, a non-UTF-8 name is a per-file failure (exit 1), --exclude leaves paths out; everything else arrives", async () => {
-    const { startReceiver, runSender, receiverEnds, killAllReceivers } = await import("../helpers/net.ts");
     const s2 = join(work, `odd-src-${++n}`);
     mkdirSync(join(s2, "keep"), { recursive: true });
     writeFileSync(join(s2, "keep/a.txt"), "a");
@@ -227,7 +163,6 @@ describe("a file that changes while it is sent", () => {
 
   test("reading fewer bytes than announced: FILE_ABORT, the receiver stores nothing, the sender exits 1 naming the file", async () => {
     if (pick === undefined) throw new Error(`no sysfs file with size 4096 and shorter content among ${SYSFS.join(", ")}`);
-    const { startReceiver, runSender, receiverEnds, killAllReceivers } = await import("../helpers/net.ts");
     const dst = join(work, `shrink-dst-${++n}`);
     const rcv = await startReceiver({ dst });
     try {
