@@ -34,7 +34,7 @@ import { trace } from "./trace.ts";
 import type { DeferredOpen, ScanItem, Scanner } from "./scan.ts";
 import {
   CONTENT_HASH_LENGTH, DATA_FIELDS_LENGTH, displaySafe, encodeMessage, FRAME_HEADER_LENGTH, FrameReader, MAX_DATA_CHUNK, MAX_PATH_BYTES,
-  MSG_CHECKSUM, MSG_DATA, MSG_ENTRY, MSG_FILE_ABORT, MSG_FILE_END, MSG_REKEY, type ReportMessage, type SyncOptions, type WantMessage,
+  MSG_CHECKSUM, MSG_DATA, MSG_ENTRY, MSG_FILE_ABORT, MSG_FILE_END, MSG_REKEY, MSG_SKIP, type ReportMessage, type SyncOptions, type WantMessage,
   type WireMessage,
 } from "./wire.ts";
 
@@ -185,6 +185,7 @@ class ReadOp implements CompletionTarget {
 }
 
 const END_FRAME = FRAME_HEADER_LENGTH + 4;
+const SKIP_FRAME = FRAME_HEADER_LENGTH + 4;
 /** ENTRY payload before the path: id, kind, mode, mtime, size, path length. */
 const ENTRY_FIXED = 27;
 const utf8 = new TextEncoder();
@@ -360,7 +361,18 @@ export class SendEngine implements ChannelSink {
   onData(chunk: Uint8Array): number {
     let msgs: WireMessage[];
     try {
-      msgs = this.frames.pushMessages(chunk);
+      // A re-run's answers are mostly SKIPs: whole ones are taken here without the
+      // general reader's objects; anything else (or a frame cut by the chunk) goes to it.
+      let p = 0;
+      while (this.frames.bufferedBytes === 0 && p + SKIP_FRAME <= chunk.length && chunk[p] === MSG_SKIP
+        && chunk[p + 1] === 0 && chunk[p + 2] === 0 && chunk[p + 3] === 0 && chunk[p + 4] === 4 && this.error === undefined) {
+        const id = ((chunk[p + 5] << 24) | (chunk[p + 6] << 16) | (chunk[p + 7] << 8) | chunk[p + 8]) >>> 0;
+        p += SKIP_FRAME;
+        const f = this.answered(id, "SKIP");
+        this.stats.unchanged++;
+        this.dropFile(f);
+      }
+      msgs = this.frames.pushMessages(p === 0 ? chunk : chunk.subarray(p));
     } catch (e) {
       this.fail(e as Error);
       return chunk.length;
