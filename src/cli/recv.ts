@@ -69,12 +69,16 @@ export const recv: Command = {
 
 function summary(r: RecvResult): string {
   const s = r.stats;
-  const parts = [`received ${plural(s.files, "file")} (${formatBytes(s.bytes)}) in ${r.seconds.toFixed(r.seconds < 10 ? 2 : 1)} s`];
-  if (s.dirs > 0) parts.push(plural(s.dirs, "directory", "directories"));
-  if (s.symlinks > 0) parts.push(plural(s.symlinks, "symlink"));
+  const seconds = `${r.seconds.toFixed(r.seconds < 10 ? 2 : 1)} s`;
+  // A dry run changed nothing: its counts say what the sender's real run would do here.
+  const parts = r.dryRun
+    ? [`dry run: would receive ${plural(Math.max(0, s.announcedFiles - s.unchanged), "file")} in ${seconds}, nothing changed`]
+    : [`received ${plural(s.files, "file")} (${formatBytes(s.bytes)}) in ${seconds}`];
+  if (s.dirs > 0 && !r.dryRun) parts.push(plural(s.dirs, "directory", "directories"));
+  if (s.symlinks > 0 && !r.dryRun) parts.push(plural(s.symlinks, "symlink"));
   if (s.unchanged > 0) parts.push(`${formatCount(s.unchanged)} unchanged`);
   if (s.resumed > 0) parts.push(`${formatCount(s.resumed)} resumed`);
-  if (s.deleted > 0) parts.push(`${formatCount(s.deleted)} deleted`);
+  if (s.deleted > 0) parts.push(r.dryRun ? `would delete ${formatCount(s.deleted)}` : `${formatCount(s.deleted)} deleted`);
   parts.push(`${formatCount(r.failures.length)} failed`);
   return `${parts.join(", ")} — ${cryptoText(r.layer, r.cipher)} from ${r.peer}${r.streams > 1 ? `, ${r.streams} streams` : ""}${r.rekeys > 0 ? `, ${r.rekeys} re-keys` : ""}`;
 }
@@ -146,6 +150,7 @@ async function runRecvCommand(args: Parsed): Promise<number> {
                   filesDeleted: r.stats.deleted,
                   filesResumed: r.stats.resumed,
                   filesFailed: r.failures.length,
+                  dryRun: r.dryRun,
                   dirs: r.stats.dirs,
                   symlinks: r.stats.symlinks,
                   hardlinks: r.stats.hardlinks,

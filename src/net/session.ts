@@ -440,6 +440,8 @@ export interface RecvResult {
   rekeys: number;
   /** Connections of the session open at once at most (send -j N: up to N). */
   streams: number;
+  /** The sender asked for a dry run: nothing in DST changed; counts say what would have. */
+  dryRun: boolean;
   seconds: number;
   backend: BackendKind;
 }
@@ -668,6 +670,7 @@ export async function runRecv(o: RecvSessionOptions): Promise<RecvResult[]> {
         peer: s.peer,
         rekeys: s.rekeys,
         streams: s.maxStreams,
+        dryRun: e.dryRun,
         seconds: (performance.now() - s.started) / 1000,
         backend: ring.kind,
       };

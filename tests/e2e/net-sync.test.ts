@@ -235,11 +235,15 @@ describe("--delete and --dry-run", () => {
       "send new.txt", "send newdir/n.txt", "send sub/changed.txt",
     ]);
     expect(t.send.stderr).toMatch(/dry run: would send 3 files/);
+    // The receiver's summary says it was a dry run too (nothing received, nothing deleted).
+    expect(t.recv.stderr).toMatch(/dry run: would receive 3 files in [0-9.]+ s, nothing changed, 1 unchanged, would delete 7/);
+    expect(t.recv.stderr).not.toMatch(/received|\b7 deleted/);
     expect(diffTrees(dstBefore, snapshotTree(dst), { ignoreAtime: true })).toEqual([]);
     expect(diffTrees(srcBefore, snapshotTree(s), { ignoreAtime: true })).toEqual([]);
     // --json: the same, as data.
     const j = await sync(s, dst, ["--dry-run", "--delete"]);
     expect(j.json.dryRun).toBe(true);
+    expect(j.recv.dryRun).toBe(true);
     expect(j.json.filesSent).toBe(3);
     expect(j.json.filesDeleted).toBe(7);
     const changes = (j.json.changes as { action: string; path: string }[]).map((c) => `${c.action} ${c.path}`).sort();
