@@ -18,7 +18,8 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { DIST_BIN, REPO_ROOT } from "../helpers/cli.ts";
+import { DIST_BIN, REPO_ROOT, waitFor } from "../helpers/cli.ts";
+import { collect, freePort } from "../helpers/net.ts";
 import { extractExamples, stripComment, type Example } from "../helpers/readme.ts";
 import { diffTrees, snapshotTree } from "../helpers/tree.ts";
 
@@ -81,33 +82,13 @@ interface Background {
   stderr: () => string;
 }
 
-async function collect(stream: ReadableStream<Uint8Array>, sink: { text: string }): Promise<void> {
-  const dec = new TextDecoder();
-  for await (const chunk of stream) sink.text += dec.decode(chunk, { stream: true });
-}
-
-async function freePort(): Promise<number> {
-  const server = Bun.listen({ hostname: "::", port: 0, socket: { data() {} } });
-  const port = server.port;
-  server.stop(true);
-  return port;
-}
-
-async function waitUntil(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(20);
-  }
-}
-
 async function runExample(ex: Example, bin: string): Promise<void> {
   const dir = sandbox();
   const env: Record<string, string> = { PATH: `${bin}:/usr/local/bin:/usr/bin:/bin`, HOME: dir, LANG: "C.UTF-8" };
   const exports: string[] = [];
   const receivers: Background[] = [];
   let code: string | undefined;
-  const port = await freePort();
+  const port = await freePort("::");
   const steps = mkdtempSync("/tmp/uring-sync-readme-steps-");
   roots.push(steps);
   let n = 0;
@@ -140,7 +121,7 @@ async function runExample(ex: Example, bin: string): Promise<void> {
       void collect(proc.stderr as ReadableStream<Uint8Array>, err);
       void collect(proc.stdout as ReadableStream<Uint8Array>, { text: "" });
       receivers.push({ cmd, proc, stderr: () => err.text });
-      await waitUntil(() => err.text.includes("listening on") || proc.exitCode !== null, 20_000, `${where} to listen`);
+      await waitFor(() => err.text.includes("listening on") || proc.exitCode !== null, 20_000, `${where} to listen`, 20);
       expect(proc.exitCode, `${where} exited early:\n${err.text}`).toBeNull();
       code = /give this code to the sender: (\S+)/.exec(err.text)?.[1] ?? code;
       continue;
@@ -155,7 +136,7 @@ async function runExample(ex: Example, bin: string): Promise<void> {
     const reading = Promise.all([collect(proc.stdout as ReadableStream<Uint8Array>, sink), collect(proc.stderr as ReadableStream<Uint8Array>, sink)]);
     if (typed) {
       // Type the code when the prompt is on the screen, as a user would.
-      await waitUntil(() => sink.text.includes("Code (or secret) from the receiver") || proc.exitCode !== null, 60_000, `${where} to ask for the code`);
+      await waitFor(() => sink.text.includes("Code (or secret) from the receiver") || proc.exitCode !== null, 60_000, `${where} to ask for the code`, 20);
       const stdin = proc.stdin as import("bun").FileSink;
       stdin.write(`${code}\n`);
       await stdin.flush();

@@ -184,7 +184,8 @@ function childEnvironment(extra: Env): Record<string, string> {
   return env;
 }
 
-async function collect(stream: ReadableStream<Uint8Array>, sink: { text: string }): Promise<void> {
+/** Appends everything `stream` yields to `sink.text` (UTF-8), until it ends. */
+export async function collect(stream: ReadableStream<Uint8Array>, sink: { text: string }): Promise<void> {
   const dec = new TextDecoder();
   const reader = stream.getReader();
   for (;;) {

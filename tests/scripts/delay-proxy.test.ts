@@ -12,6 +12,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { DelayProxy } from "../../scripts/delay-proxy.ts";
+import { waitFor } from "../helpers/cli.ts";
 
 const SCRIPT = join(import.meta.dir, "..", "..", "scripts", "delay-proxy.ts");
 const MiB = 2 ** 20;
@@ -83,15 +84,6 @@ function sha(b: Buffer): string {
   return createHash("sha256").update(b).digest("hex");
 }
 
-/** Resolves when `cond` holds (polled), or rejects after `ms` with `what`. */
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(10);
-  }
-}
-
 describe("bytes", () => {
   test("64 MiB of random data in each direction at once arrive unchanged and in order", async () => {
     const up = randomBytes(64 * MiB);
@@ -106,7 +98,7 @@ describe("bytes", () => {
     const clientGot = readAll(c);
     await writeAll(c, up);
     const got = await clientGot;
-    await until(() => serverGot !== undefined, 5000, "the server's connection");
+    await waitFor(() => serverGot !== undefined, 5000, "the server's connection", 10);
     const atServer = await (serverGot as Promise<Buffer>);
     expect(atServer.length).toBe(up.length);
     expect(sha(atServer)).toBe(sha(up));
@@ -115,7 +107,7 @@ describe("bytes", () => {
     const st = p.stats();
     expect(st.bytesUp).toBe(up.length);
     expect(st.bytesDown).toBe(down.length);
-    await until(() => p.stats().active === 0, 5000, "the connection to be forgotten after both sides closed");
+    await waitFor(() => p.stats().active === 0, 5000, "the connection to be forgotten after both sides closed", 10);
   }, 120_000);
 
   test("a half-close is forwarded: the client's FIN reaches the server, whose reply still comes back", async () => {
@@ -151,7 +143,7 @@ describe("bytes", () => {
     expect(c.destroyed).toBe(false);
     const tail = randomBytes(3 * MiB);
     await writeAll(c, tail);
-    await until(() => atServer !== undefined, 5000, "the server's connection");
+    await waitFor(() => atServer !== undefined, 5000, "the server's connection", 10);
     expect(sha(await (atServer as Promise<Buffer>))).toBe(sha(tail));
   }, 30_000);
 
@@ -169,7 +161,7 @@ describe("bytes", () => {
     );
     for (const { data, back } of results) expect(sha(back)).toBe(sha(data));
     expect(p.stats().accepted).toBe(24);
-    await until(() => p.stats().active === 0, 5000, "every connection to be closed");
+    await waitFor(() => p.stats().active === 0, 5000, "every connection to be closed", 10);
   }, 60_000);
 });
 
@@ -234,7 +226,7 @@ describe("failures and backpressure", () => {
     c.on("error", () => undefined); // a reset is a fine way to learn it
     c.write("anyone there?");
     await closed;
-    await until(() => p.stats().active === 0, 5000, "the refused connection to be forgotten");
+    await waitFor(() => p.stats().active === 0, 5000, "the refused connection to be forgotten", 10);
     expect(p.stats().accepted).toBe(1);
     // The proxy still serves: a new connection is accepted (and refused upstream again, cleanly).
     const c2 = await dial(p.port);
@@ -259,7 +251,7 @@ describe("failures and backpressure", () => {
     c.write(data);
     await closed;
     expect(errored).toBe(true); // a reset arrives as ECONNRESET, not as a clean end
-    await until(() => p.stats().active === 0, 5000, "the connection to be forgotten");
+    await waitFor(() => p.stats().active === 0, 5000, "the connection to be forgotten", 10);
   }, 30_000);
 
   test("a reset travels behind the data sent before it: the client gets every byte, then ECONNRESET", async () => {
@@ -279,7 +271,7 @@ describe("failures and backpressure", () => {
     });
     expect(sha(Buffer.concat(parts))).toBe(sha(data));
     expect(how).toBe("ECONNRESET");
-    await until(() => p.stats().active === 0, 5000, "the connection to be forgotten");
+    await waitFor(() => p.stats().active === 0, 5000, "the connection to be forgotten", 10);
   }, 30_000);
 
   test("a server that does not read makes the proxy stop reading: it holds at most about its window", async () => {
