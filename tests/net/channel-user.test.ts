@@ -12,7 +12,7 @@ import { Channel, type ChannelSink } from "../../src/net/channel.ts";
 import { Loop } from "../../src/net/loop.ts";
 import { pinned } from "../../src/net/mem.ts";
 import { opensslAvailable, RecordOpener, RecordSealer, type AeadBackend } from "../../src/net/record.ts";
-import { LoopbackListener } from "../../src/system/loopback.ts";
+import { LoopbackListener, type LoopbackPair } from "../../src/system/loopback.ts";
 import { openRing } from "../../src/uring/backend.ts";
 import { pattern } from "../helpers/fuzz.ts";
 
@@ -52,16 +52,33 @@ class SlowSink implements ChannelSink {
   }
 }
 
+/**
+ * A ring with its loop and a connected loopback socket pair. `end` aborts the channels,
+ * runs the loop until nothing of theirs is in flight (or `until`), then closes them, the
+ * sockets and the ring.
+ */
+function connectedPair(): { loop: Loop; pair: LoopbackPair; end: (channels: Channel[], until: number) => Promise<void> } {
+  const ring = openRing({ entries: 64 });
+  const loop = new Loop(ring, 1);
+  const listener = new LoopbackListener(3000);
+  const pair = listener.connect();
+  listener.close();
+  const end = async (channels: Channel[], until: number): Promise<void> => {
+    for (const c of channels) c.abort();
+    await loop.run(() => channels.every((c) => !c.busy) || loop.now() > until);
+    for (const c of channels) c.close();
+    pair.close();
+    ring.close();
+  };
+  return { loop, pair, end };
+}
+
 const backends: AeadBackend[] = [...(opensslAvailable() ? ["openssl" as const] : []), "node"];
 
 describe("user-space records through two channels", () => {
   for (const backend of backends) {
     test(`${backend}: 3 MiB in odd-sized sends arrive intact under backpressure, then close_notify`, async () => {
-      const ring = openRing({ entries: 64 });
-      const loop = new Loop(ring, 1);
-      const listener = new LoopbackListener(3000);
-      const pair = listener.connect();
-      listener.close();
+      const { loop, pair, end } = connectedPair();
       const key = pattern(16, 1);
       const iv = pattern(12, 2);
       const tx = new Channel(loop, pair.client, {
@@ -106,13 +123,7 @@ describe("user-space records through two channels", () => {
       expect(Buffer.compare(sink.got, data)).toBe(0);
       expect(rx.receivedBytes).toBe(total);
       expect(tx.sentBytes).toBe(total);
-      tx.abort();
-      rx.abort();
-      await loop.run(() => (!tx.busy && !rx.busy) || loop.now() > until);
-      tx.close();
-      rx.close();
-      pair.close();
-      ring.close();
+      await end([tx, rx], until);
     }, 60_000);
   }
 
@@ -121,11 +132,7 @@ describe("user-space records through two channels", () => {
       // Engines pump from `done` and use the last completion to learn the connection is idle
       // (the sender then flushes its half-full buffer); a `done` run inside send() was lost
       // to the sender's re-entrancy guard and stalled want-mode transfers for good.
-      const ring = openRing({ entries: 64 });
-      const loop = new Loop(ring, 1);
-      const listener = new LoopbackListener(3000);
-      const pair = listener.connect();
-      listener.close();
+      const { loop, pair, end } = connectedPair();
       const key = pattern(16, 1);
       const iv = pattern(12, 2);
       const tx = new Channel(loop, pair.client, {
@@ -147,20 +154,12 @@ describe("user-space records through two channels", () => {
       expect(calls.some((c) => c.inSend)).toBe(false);
       expect(calls[2].idle).toBe(true);
       expect(tx.sentBytes).toBe(3 << 16);
-      tx.abort();
-      await loop.run(() => !tx.busy || loop.now() > until);
-      tx.close();
-      pair.close();
-      ring.close();
+      await end([tx], until);
     });
   }
 
   test("a flipped bit on the wire is a record error for the receiving channel, and nothing after it is delivered", async () => {
-    const ring = openRing({ entries: 64 });
-    const loop = new Loop(ring, 1);
-    const listener = new LoopbackListener(3000);
-    const pair = listener.connect();
-    listener.close();
+    const { loop, pair, end } = connectedPair();
     const key = pattern(16, 1);
     const iv = pattern(12, 2);
     const rx = new Channel(loop, pair.server, {
@@ -183,10 +182,6 @@ describe("user-space records through two channels", () => {
     expect(sink.error?.message).toMatch(/failed authentication/);
     expect(sink.fill).toBe(1000);
     expect(Buffer.compare(sink.got.subarray(0, 1000), pattern(1000, 4))).toBe(0);
-    rx.abort();
-    await loop.run(() => !rx.busy || loop.now() > until);
-    rx.close();
-    pair.close();
-    ring.close();
+    await end([rx], until);
   });
 });
