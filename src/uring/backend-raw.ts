@@ -4,7 +4,7 @@
  * Owns: the ring fd and its three mappings when liburing is not installed. Drives the
  * same TypeScript ring as the liburing backend. Never reaps completions itself.
  */
-import { ptr } from "bun:ffi";
+import { ptr, type Pointer } from "bun:ffi";
 import { errno, libc } from "../../ffi/libc.ts";
 import { REGISTER, RSRC_REGISTER_SPARSE, SETUP, SYS, URING_PARAMS, URING_PROBE, FEAT, ENTER, OFF } from "../../ffi/structs.ts";
 import { memoryFromParams, mmapRing, ringSizes, view } from "./memory.ts";
@@ -130,7 +130,7 @@ export class RawBackend implements RingBackend {
   }
 
   close(): void {
-    for (const [addr, bytes] of this.maps.splice(0)) libc.munmap(addr as never, bytes);
+    for (const [addr, bytes] of this.maps.splice(0)) libc.munmap(addr as Pointer, bytes);
     if (this.fd >= 0) libc.close(this.fd);
   }
 }
