@@ -62,7 +62,7 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 const lossy = new TextDecoder("utf-8");
 
 interface Dirent {
-  /** The name's bytes followed by a NUL (ready for the *at calls). */
+  /** The name's bytes (no NUL: the *at calls get it through Scanner.z). */
   name: Uint8Array;
   ino: number;
   type: number;
@@ -77,7 +77,7 @@ class DirRef {
   constructor(readonly fd: number) {}
 }
 
-/** A file to open later: its directory and its NUL-terminated name, and what the walk saw. */
+/** A file to open later: its directory and its name's bytes, and what the walk saw. */
 export interface DeferredOpen {
   dir: DirRef;
   name: Uint8Array;
@@ -116,6 +116,10 @@ export class Scanner {
   private readonly dents: Pinned = pinned(64 * 1024);
   private readonly stx = new Uint8Array(STATX.size);
   private readonly stxView = new DataView(this.stx.buffer);
+  /** The statx buffer as words: 64-bit fields read as two halves, no BigInt per file. */
+  private readonly stxU32 = new Uint32Array(this.stx.buffer);
+  /** A name + NUL for the *at calls (reused: no allocation per entry). */
+  private readonly zname = new Uint8Array(256);
   private readonly linkBuf = new Uint8Array(4096);
   private done = false;
   /** Directories the walk has left whose fd deferred files still hold. */
@@ -162,13 +166,14 @@ export class Scanner {
       if (n === 0) break;
       for (let at = 0; at < n;) {
         const reclen = v.getUint16(at + 16, true);
-        const ino = Number(v.getBigUint64(at, true));
+        // Inode numbers only order the walk: two 32-bit halves (exact below 2^53) need no BigInt.
+        const ino = v.getUint32(at, true) + v.getUint32(at + 4, true) * 4294967296;
         const type = buf[at + 18];
         let end = at + 19;
         while (buf[end] !== 0) end++;
         const len = end - at - 19;
         const dot = buf[at + 19] === 0x2e && (len === 1 || (len === 2 && buf[at + 20] === 0x2e));
-        if (!dot) out.push({ name: buf.slice(at + 19, end + 1), ino, type });
+        if (!dot) out.push({ name: buf.slice(at + 19, end), ino, type });
         at += reclen;
       }
     }
@@ -176,23 +181,26 @@ export class Scanner {
     return out;
   }
 
-  /** lstat + (file) open + (symlink) readlink of one entry; `c` is its NUL-terminated name. */
-  private describe(dirfd: number, c: Uint8Array, rel: string, noFollow = true, ref?: DirRef): ScanItem {
+  /**
+   * lstat + (file) open + (symlink) readlink of one entry; `c` is its NUL-terminated name
+   * (for a deferred open `name` is kept: `c` may be a reused buffer).
+   */
+  private describe(dirfd: number, c: Uint8Array, rel: string, noFollow = true, ref?: DirRef, name?: Uint8Array): ScanItem {
     if (libc.statx(dirfd, c, noFollow ? AT.SYMLINK_NOFOLLOW : 0, STATX_WANT, this.stx) !== 0) {
       return failure(rel, new SysError("stat", errno(), rel));
     }
-    const v = this.stxView;
-    const mode = v.getUint16(STATX.mode, true);
+    const w = this.stxU32;
+    const mode = this.stx[STATX.mode] | (this.stx[STATX.mode + 1] << 8);
     const item: ScanItem = {
       kind: "failure",
       rel,
       mode: mode & 0o7777,
       mtimeNs: this.mtime(),
-      size: Number(v.getBigUint64(STATX.size_, true)),
-      dev: v.getUint32(STATX.devMajor, true) * 65536 + v.getUint32(STATX.devMinor, true),
-      ino: Number(v.getBigUint64(STATX.ino, true)),
-      nlink: v.getUint32(STATX.nlink, true),
-      blocks: Number(v.getBigUint64(STATX.blocks, true)),
+      size: w[STATX.size_ / 4] + w[STATX.size_ / 4 + 1] * 4294967296,
+      dev: w[STATX.devMajor / 4] * 65536 + w[STATX.devMinor / 4],
+      ino: w[STATX.ino / 4] + w[STATX.ino / 4 + 1] * 4294967296,
+      nlink: w[STATX.nlink / 4],
+      blocks: w[STATX.blocks / 4] + w[STATX.blocks / 4 + 1] * 4294967296,
       fd: -1,
       at: undefined,
       target: undefined,
@@ -201,10 +209,10 @@ export class Scanner {
     };
     switch (mode & S.IFMT) {
       case S.IFREG: {
-        if (ref !== undefined && this.deferOpen) {
+        if (ref !== undefined && name !== undefined && this.deferOpen) {
           ref.refs++;
           item.kind = "file";
-          item.at = { dir: ref, name: c, dev: item.dev, ino: item.ino };
+          item.at = { dir: ref, name, dev: item.dev, ino: item.ino };
           return item;
         }
         const fd = libc.openat(dirfd, c, O.RDONLY | O.CLOEXEC | O.NOFOLLOW | O.NOCTTY, 0);
@@ -254,7 +262,7 @@ export class Scanner {
       }
       const e = top.entries[top.next++];
       let nameStr: string;
-      const bare = e.name.subarray(0, e.name.length - 1);
+      const bare = e.name;
       try {
         nameStr = utf8.decode(bare);
       } catch {
@@ -263,13 +271,14 @@ export class Scanner {
       }
       const rel = top.rel === "" ? nameStr : `${top.rel}/${nameStr}`;
       if (this.exclude !== undefined && e.type !== 0 && this.exclude(rel, e.type === DT_DIR)) continue;
-      const item = this.describe(top.ref.fd, e.name, rel, true, top.ref);
+      const z = this.z(e.name);
+      const item = this.describe(top.ref.fd, z, rel, true, top.ref, e.name);
       if (this.exclude !== undefined && e.type === 0 && this.exclude(rel, item.kind === "dir")) {
         this.discard(item);
         continue;
       }
       if (item.kind === "dir") {
-        const fd = libc.openat(top.ref.fd, e.name, O.RDONLY | O.DIRECTORY | O.CLOEXEC | O.NOFOLLOW, 0);
+        const fd = libc.openat(top.ref.fd, z, O.RDONLY | O.DIRECTORY | O.CLOEXEC | O.NOFOLLOW, 0);
         if (fd < 0) return failure(rel, new SysError("open", errno(), rel));
         let entries: Dirent[];
         try {
@@ -291,13 +300,21 @@ export class Scanner {
     return this.done;
   }
 
+  /** `name` + NUL in the reused buffer (a name from getdents is at most 255 bytes). */
+  private z(name: Uint8Array): Uint8Array {
+    const z = this.zname;
+    z.set(name);
+    z[name.length] = 0;
+    return z;
+  }
+
   /**
    * Opens a deferred file for reading (O_NOFOLLOW) and gives back its directory: an fd
    * (the caller's), or -errno. A name that now holds another file than the one the walk
    * saw (replaced since) is refused with -ESTALE: its ENTRY described the old one.
    */
   openFile(at: DeferredOpen): number {
-    let fd = libc.openat(at.dir.fd, at.name, O.RDONLY | O.CLOEXEC | O.NOFOLLOW | O.NOCTTY, 0);
+    let fd = libc.openat(at.dir.fd, this.z(at.name), O.RDONLY | O.CLOEXEC | O.NOFOLLOW | O.NOCTTY, 0);
     if (fd < 0) fd = -errno();
     else if (libc.statx(fd, EMPTY, AT.EMPTY_PATH, STATX_MASK.INO, this.stx) !== 0) {
       const e = errno();
