@@ -31,6 +31,7 @@ import {
   rootFrame,
   sendDir,
   sendFile,
+  type HandshakeOutcome,
 } from "../helpers/net-peer.ts";
 
 afterAll(killAllReceivers);
@@ -47,6 +48,23 @@ async function rekeyMidFile(peer: Peer): Promise<void> {
   await peer.sendAlert();
   peer.end();
   await peer.waitClosed(3_000);
+}
+
+/** A second connection that asks to continue `peer`'s session (same conversation mode). */
+async function continuation(peer: Peer, rcv: { host: string; port: number }): Promise<{ p2: Peer; hs: HandshakeOutcome }> {
+  const p2 = await Peer.connect(rcv.host, rcv.port);
+  const hs = await p2.handshake({ secret: TEST_SECRET, flags: FLAG_CONTINUATION | (peer.push ? FLAG_PUSH : 0) });
+  return { p2, hs };
+}
+
+/** After rekeyMidFile: a continuation presenting `token` with the rest of big.bin, which the receiver must refuse. */
+async function continueWithToken(peer: Peer, rcv: { host: string; port: number }, token: () => Uint8Array): Promise<void> {
+  const { p2, hs } = await continuation(peer, rcv);
+  if (hs.ok) {
+    await p2.send(continueFrame(token()), dataFrame(2, 50_000n, bytes(50_000, 9)), fileEndFrame(2), listEndFrame());
+    await p2.waitClosed(5_000);
+  }
+  p2.destroy();
 }
 
 const SPARSE_SIZE = 3 * 1024 * 1024;
@@ -310,13 +328,7 @@ function cases(): HostileCase[] {
       name: "REKEY mid-file, then a continuation with a forged token",
       async run(peer, _c, rcv) {
         await rekeyMidFile(peer);
-        const p2 = await Peer.connect(rcv.host, rcv.port);
-        const hs = await p2.handshake({ secret: TEST_SECRET, flags: FLAG_CONTINUATION | (peer.push ? FLAG_PUSH : 0) });
-        if (hs.ok) {
-          await p2.send(continueFrame(crypto.getRandomValues(new Uint8Array(32))), dataFrame(2, 50_000n, bytes(50_000, 9)), fileEndFrame(2), listEndFrame());
-          await p2.waitClosed(5_000);
-        }
-        p2.destroy();
+        await continueWithToken(peer, rcv, () => crypto.getRandomValues(new Uint8Array(32)));
       },
       error: /auth|token|continu/i,
       errorWaitMs: 15_000,
@@ -327,18 +339,10 @@ function cases(): HostileCase[] {
       name: "REKEY mid-file, then a continuation carrying another connection's token",
       async run(peer, _c, rcv) {
         // A token that is valid for some connection, just not the one being continued.
-        const other = await Peer.connect(rcv.host, rcv.port);
-        const ohs = await other.handshake({ secret: TEST_SECRET, flags: FLAG_CONTINUATION | (peer.push ? FLAG_PUSH : 0) });
+        const { p2: other, hs: ohs } = await continuation(peer, rcv);
         other.destroy();
         await rekeyMidFile(peer);
-        const p2 = await Peer.connect(rcv.host, rcv.port);
-        const hs = await p2.handshake({ secret: TEST_SECRET, flags: FLAG_CONTINUATION | (peer.push ? FLAG_PUSH : 0) });
-        if (hs.ok) {
-          const token = ohs.result ? continuationTokenOf(ohs.result) : new Uint8Array(32);
-          await p2.send(continueFrame(token), dataFrame(2, 50_000n, bytes(50_000, 9)), fileEndFrame(2), listEndFrame());
-          await p2.waitClosed(5_000);
-        }
-        p2.destroy();
+        await continueWithToken(peer, rcv, () => (ohs.result ? continuationTokenOf(ohs.result) : new Uint8Array(32)));
       },
       error: /auth|token|continu/i,
       errorWaitMs: 15_000,
@@ -355,8 +359,7 @@ function cases(): HostileCase[] {
         peer.end();
         await peer.waitClosed(3_000);
         const first = peer.handshakeResult!;
-        const p2 = await Peer.connect(rcv.host, rcv.port);
-        const hs = await p2.handshake({ secret: TEST_SECRET, flags: FLAG_CONTINUATION | (peer.push ? FLAG_PUSH : 0) });
+        const { p2, hs } = await continuation(peer, rcv);
         if (!hs.ok) throw new Error(`continuation handshake failed: ${hs.error}\n${p2.describe()}`);
         await p2.send(continueFrame(continuationTokenOf(first)), dataFrame(2, 50_000n, bytes(100_000).subarray(50_000)), fileEndFrame(2));
         await sendDir(p2, 3, "after-rekey");
