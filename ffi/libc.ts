@@ -117,11 +117,6 @@ export function strerror(e: number): string {
   return String(lib.symbols.strerror(e));
 }
 
-/** A plain address as bun:ffi's branded Pointer type. */
-export function asPtr(addr: number): Pointer {
-  return addr as Pointer;
-}
-
 /** The address of a typed array's bytes, for SQE fields and pointer arguments. */
 export function addressOf(view: ArrayBufferView, byteOffset = 0): number {
   return (ptr(view as NodeJS.TypedArray) as number) + byteOffset;

@@ -126,7 +126,6 @@ export const OP = {
   FSETXATTR: 41, SETXATTR: 42, FGETXATTR: 43, GETXATTR: 44, SOCKET: 45, URING_CMD: 46, SEND_ZC: 47,
   SENDMSG_ZC: 48,
 } as const;
-export type Opcode = (typeof OP)[keyof typeof OP];
 
 /** The opcodes uring-sync uses (what `doctor` probes). */
 export const USED_OPS: readonly (keyof typeof OP)[] = [

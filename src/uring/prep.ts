@@ -13,9 +13,7 @@ const W_OFF = SQE.off >>> 2;
 const W_ADDR = SQE.addr >>> 2;
 const W_LEN = SQE.len >>> 2;
 const W_OPFLAGS = SQE.opFlags >>> 2;
-const W_USER = SQE.userData >>> 2;
 const W_FILEIDX = SQE.spliceFdIn >>> 2;
-const W_ADDR3 = SQE.addr3 >>> 2;
 const H_BUFINDEX = SQE.bufIndex >>> 1;
 const TWO32 = 4294967296;
 
@@ -51,13 +49,6 @@ export function sqeSetFlags(r: Ring, sqe: number, flags: number): void {
   r.sqe8[(sqe << 2) + SQE.flags] = flags;
 }
 
-/** io_uring_sqe_set_data64, for user_data below 2^32 (what Ring.track hands out). */
-export function sqeSetData(r: Ring, sqe: number, userData: number): void {
-  r.sqe32[sqe + W_USER] = userData;
-}
-
-export const LINK = IOSQE.IO_LINK;
-export const HARDLINK = IOSQE.IO_HARDLINK;
 export const FIXED_FILE = IOSQE.FIXED_FILE;
 
 function setOpFlags(r: Ring, sqe: number, flags: number): void {
@@ -227,17 +218,8 @@ export function prepTimeout(r: Ring, sqe: number, ts: number, count: number, fla
   setOpFlags(r, sqe, flags);
 }
 
-export function prepLinkTimeout(r: Ring, sqe: number, ts: number, flags: number): void {
-  prepRw(r, sqe, OP.LINK_TIMEOUT, -1, ts, 1, 0);
-  setOpFlags(r, sqe, flags);
-}
-
 export function prepCancel(r: Ring, sqe: number, userData: number, flags: number): void {
   prepRw(r, sqe, OP.ASYNC_CANCEL, -1, userData, 0, 0);
   setOpFlags(r, sqe, flags);
 }
 
-/** addr3 is used by a few newer ops; exposed for completeness. */
-export function sqeSetAddr3(r: Ring, sqe: number, addr3: number): void {
-  put64(r.sqe32, sqe + W_ADDR3, addr3);
-}
