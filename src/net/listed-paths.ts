@@ -2,8 +2,8 @@
  * The set of paths the sender listed, for the receiver's --delete pass (docs/PROTOCOL.md
  * 8.7, DELETE), in memory that stays small at millions of entries.
  *
- * Owns: a 64-bit hash of each listed relative path (two 32-bit lanes, seeded at random per
- * set), kept in an open-addressing table of Uint32 pairs with linear probing: 8 bytes per
+ * Owns: a 64-bit hash of each listed relative path's UTF-8 bytes (two 32-bit lanes, seeded
+ * at random per set; a path can be looked up as a string or as bytes), kept in an open-addressing table of Uint32 pairs with linear probing: 8 bytes per
  * slot, at most 0.7 full, so 11-23 bytes per listed path instead of the ~150 a Set of
  * strings costs (issue 5: a million files under 300 MB). The strings themselves are not
  * kept.
@@ -71,7 +71,7 @@ export class ListedPaths {
   }
 
   add(rel: string): void {
-    this.hash(rel);
+    this.hashString(rel);
     if (this.find() >= 0) return;
     if ((this.count + 1) * LOAD_DEN > (this.mask + 1) * LOAD_NUM) this.grow();
     this.insert(this.a, this.b);
@@ -80,7 +80,19 @@ export class ListedPaths {
 
   /** True if `rel` was added; rarely (a 64-bit collision) also for one that was not. */
   has(rel: string): boolean {
-    this.hash(rel);
+    this.hashString(rel);
+    return this.find() >= 0;
+  }
+
+  /**
+   * As has(), for a path given as its bytes `buf[0, len)` (the delete pass builds DST
+   * paths from raw names without making strings). A path added as a string matches its
+   * UTF-8 encoding; bytes that are not valid UTF-8 match no added path.
+   */
+  hasBytes(buf: Uint8Array, len: number): boolean {
+    this.begin();
+    for (let i = 0; i < len; i++) this.step(buf[i]);
+    this.end(len);
     return this.find() >= 0;
   }
 
@@ -91,24 +103,67 @@ export class ListedPaths {
     this.count = 0;
   }
 
-  /**
-   * Two MurmurHash3-style lanes over the UTF-16 code units, with different seeds and
-   * constants, then the length, then the final mix. Never 0,0 (the empty slot).
+  /*
+   * The hash: two MurmurHash3-style lanes over the path's UTF-8 bytes, with different
+   * seeds and constants, then the length, then the final mix. Never 0,0 (the empty slot).
    */
-  private hash(s: string): void {
-    let a = this.seedA;
-    let b = this.seedB;
-    for (let i = 0; i < s.length; i++) {
-      const c = s.charCodeAt(i);
-      a ^= Math.imul(rotl(Math.imul(c, 0xcc9e2d51), 15), 0x1b873593);
-      a = (Math.imul(rotl(a, 13), 5) + 0xe6546b64) | 0;
-      b ^= Math.imul(rotl(Math.imul(c, 0x239b961b), 17), 0xab0e9789);
-      b = (Math.imul(rotl(b, 15), 3) + 0x38b34ae5) | 0;
-    }
-    a = fmix(a ^ s.length);
-    b = fmix(b ^ Math.imul(s.length, 0x9e3779b1));
+
+  private begin(): void {
+    this.a = this.seedA;
+    this.b = this.seedB;
+  }
+
+  private step(byte: number): void {
+    this.a ^= Math.imul(rotl(Math.imul(byte, 0xcc9e2d51), 15), 0x1b873593);
+    this.a = (Math.imul(rotl(this.a, 13), 5) + 0xe6546b64) | 0;
+    this.b ^= Math.imul(rotl(Math.imul(byte, 0x239b961b), 17), 0xab0e9789);
+    this.b = (Math.imul(rotl(this.b, 15), 3) + 0x38b34ae5) | 0;
+  }
+
+  private end(len: number): void {
+    const a = fmix(this.a ^ len);
+    const b = fmix(this.b ^ Math.imul(len, 0x9e3779b1));
     this.a = a;
     this.b = a === 0 && b === 0 ? 1 : b;
+  }
+
+  /** The hash of the UTF-8 encoding of `s` (as TextEncoder: a lone surrogate is U+FFFD), without encoding it. */
+  private hashString(s: string): void {
+    this.begin();
+    let len = 0;
+    for (let i = 0; i < s.length; i++) {
+      let c = s.charCodeAt(i);
+      if (c < 0x80) {
+        this.step(c);
+        len += 1;
+        continue;
+      }
+      if (c < 0x800) {
+        this.step(0xc0 | (c >> 6));
+        this.step(0x80 | (c & 0x3f));
+        len += 2;
+        continue;
+      }
+      if (c >= 0xd800 && c <= 0xdfff) {
+        const d = i + 1 < s.length ? s.charCodeAt(i + 1) : 0;
+        if (c <= 0xdbff && d >= 0xdc00 && d <= 0xdfff) {
+          const cp = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+          this.step(0xf0 | (cp >> 18));
+          this.step(0x80 | ((cp >> 12) & 0x3f));
+          this.step(0x80 | ((cp >> 6) & 0x3f));
+          this.step(0x80 | (cp & 0x3f));
+          len += 4;
+          i++;
+          continue;
+        }
+        c = 0xfffd;
+      }
+      this.step(0xe0 | (c >> 12));
+      this.step(0x80 | ((c >> 6) & 0x3f));
+      this.step(0x80 | (c & 0x3f));
+      len += 3;
+    }
+    this.end(len);
   }
 
   /** The slot holding the last hash, or -1. */

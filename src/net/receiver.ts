@@ -1419,9 +1419,9 @@ export class RecvEngine implements ChannelSink {
   private deleteExtraneous(): void {
     const own = `.usync-tmp-${this.session}-`;
     deletePass(this.dest.rootFd, {
-      seen: this.seen ?? new Set(),
+      seen: this.seen ?? new ListedPaths(),
       filter: this.filter,
-      ownName: (name) => name.startsWith(own),
+      ownPrefix: own,
       dryRun: this.sync.dryRun,
       onDeleted: (rel) => {
         this.stats.deleted++;

@@ -5,11 +5,12 @@
 // pass keeps an entry the set claims (the direction a hash collision can err in).
 
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cstr, libc } from "../../ffi/libc.ts";
 import { O } from "../../ffi/structs.ts";
-import { deletePass } from "../../src/net/delete.ts";
+import { Filter } from "../../src/copy/filter.ts";
+import { deletePass, type DeletePassOptions } from "../../src/net/delete.ts";
 import { ListedPaths } from "../../src/net/listed-paths.ts";
 
 const listed = (i: number): string => `d${i % 997}/sub/f${i}.bin`;
@@ -33,7 +34,7 @@ describe("ListedPaths", () => {
     expect(found).toBe(0);
     // 8-byte slots at most 0.7 full: well under what a Set of strings costs.
     expect(s.bytes / s.size).toBeLessThanOrEqual(24);
-  });
+  }, 30_000);
 
   test("duplicates count once; non-ASCII and astral names; the empty set and clear()", () => {
     const s = new ListedPaths();
@@ -45,6 +46,29 @@ describe("ListedPaths", () => {
     s.clear();
     expect(s.size).toBe(0);
     expect(s.has("a")).toBe(false);
+  });
+
+  test("a path found as a string is found as its UTF-8 bytes, and the other way round; invalid UTF-8 matches nothing", () => {
+    const s = new ListedPaths();
+    const enc = new TextEncoder();
+    const paths = ["plain/ascii.txt", "ß/ñ/é", "日本/語", "😀/🎉x", "mixé😀日/a", "lone\ud800/x", "lone\udc00", "end\ud83d"];
+    for (const p of paths) s.add(p);
+    for (const p of paths) {
+      const b = enc.encode(p);
+      const padded = new Uint8Array(b.length + 5);
+      padded.set(b);
+      expect(s.hasBytes(padded, b.length)).toBe(true);
+      expect(s.hasBytes(padded, b.length - 1)).toBe(false);
+    }
+    // A byte string that is not UTF-8 (Latin-1 "é") is not the listed "é".
+    expect(s.hasBytes(new Uint8Array([0xdf, 0x2f, 0xf1, 0x2f, 0xe9]), 5)).toBe(false);
+    // Added as bytes' decoding, found as bytes: the two encodings agree for every code point class.
+    const t = new ListedPaths();
+    for (let cp = 1; cp < 0x11000; cp += 97) t.add(`x/${String.fromCodePoint(cp)}`);
+    for (let cp = 1; cp < 0x11000; cp += 97) {
+      const b = enc.encode(`x/${String.fromCodePoint(cp)}`);
+      expect(t.hasBytes(b, b.length)).toBe(true);
+    }
   });
 
   test("two sets (each with its own random seeds) both find what they hold", () => {
@@ -65,24 +89,58 @@ describe("deletePass with a hash set", () => {
     dir = "";
   });
 
+  function run(seen: DeletePassOptions["seen"], extra: Partial<DeletePassOptions> = {}): string[] {
+    const fd = libc.open(cstr(dir), O.RDONLY | O.DIRECTORY | O.CLOEXEC, 0);
+    const out: string[] = [];
+    try {
+      deletePass(fd, { seen, filter: undefined, ownPrefix: ".own-", dryRun: false, onDeleted: (r) => out.push(r), onError: (r, e) => out.push(`error ${r} ${e.message}`), ...extra });
+    } finally {
+      libc.close(fd);
+    }
+    return out.sort();
+  }
+
   test("removes what was not listed, keeps what was, and keeps what the set claims by mistake", () => {
     dir = mkdtempSync("/tmp/usync-listed-");
     mkdirSync(join(dir, "keep/inner"), { recursive: true });
     mkdirSync(join(dir, "gone/inner"), { recursive: true });
-    for (const f of ["keep/a", "keep/b", "keep/inner/c", "gone/inner/d", "top", "collides"]) writeFileSync(join(dir, f), "x");
+    mkdirSync(join(dir, "keep/.own-staged"), { recursive: true });
+    for (const f of ["keep/a", "keep/b", "keep/inner/c", "gone/inner/d", "top", "collides", "keep/.own-staged/n"]) writeFileSync(join(dir, f), "x");
+    // A name that is not UTF-8 (Latin-1 "é"): never listed.
+    writeFileSync(Buffer.from(`${dir}/keep/caf\xe9`, "latin1"), "x");
     const s = new ListedPaths();
     for (const p of ["keep", "keep/a", "keep/inner", "keep/inner/c"]) s.add(p);
     // A set that errs the only way a 64-bit collision can: "collides" looks listed.
-    const seen = { has: (rel: string): boolean => rel === "collides" || s.has(rel) };
-    const fd = libc.open(cstr(dir), O.RDONLY | O.DIRECTORY | O.CLOEXEC, 0);
-    const deleted: string[] = [];
-    try {
-      deletePass(fd, { seen, filter: undefined, ownName: () => false, dryRun: false, onDeleted: (r) => deleted.push(r), onError: (r, e) => deleted.push(`error ${r} ${e.message}`) });
-    } finally {
-      libc.close(fd);
-    }
-    expect(deleted.sort()).toEqual(["gone", "keep/b", "top"]);
-    for (const f of ["keep/a", "keep/inner/c", "collides"]) expect(existsSync(join(dir, f))).toBe(true);
+    const seen = { hasBytes: (b: Uint8Array, len: number): boolean => new TextDecoder().decode(b.subarray(0, len)) === "collides" || s.hasBytes(b, len) };
+    // A dry run reports and removes nothing.
+    expect(run(seen, { dryRun: true })).toEqual(["gone", "keep/b", "keep/caf\ufffd", "top"]);
+    expect(existsSync(join(dir, "top"))).toBe(true);
+    expect(run(seen)).toEqual(["gone", "keep/b", "keep/caf\ufffd", "top"]);
+    for (const f of ["keep/a", "keep/inner/c", "collides", "keep/.own-staged/n"]) expect(existsSync(join(dir, f))).toBe(true);
     for (const f of ["keep/b", "gone", "top"]) expect(existsSync(join(dir, f))).toBe(false);
+    expect(readdirSync(join(dir, "keep")).sort()).toEqual([".own-staged", "a", "inner"]);
   });
+
+  test("a directory larger than one read buffer: removals while it is being read skip nothing; excluded paths stay", () => {
+    dir = mkdtempSync("/tmp/usync-listed-");
+    const s = new ListedPaths();
+    s.add("big");
+    mkdirSync(join(dir, "big"));
+    // About 56 bytes a record: several getdents64 fills of 64 KiB.
+    const N = 2500;
+    for (let i = 0; i < N; i++) {
+      const name = `entry-with-a-longish-name-${i}${i % 3 === 0 ? ".cache" : ""}`;
+      writeFileSync(join(dir, "big", name), "");
+      if (i % 2 === 0) s.add(`big/${name}`);
+    }
+    const filter = new Filter(["*.cache"], []);
+    const deleted = run(s, { filter });
+    // Odd entries go unless excluded (*.cache: every i divisible by 3).
+    const expected: string[] = [];
+    for (let i = 1; i < N; i += 2) if (i % 3 !== 0) expected.push(`big/entry-with-a-longish-name-${i}`);
+    expect(deleted).toEqual(expected.sort());
+    const left = readdirSync(join(dir, "big"));
+    expect(left.length).toBe(N - expected.length);
+    for (let i = 0; i < N; i += 2) expect(existsSync(join(dir, "big", `entry-with-a-longish-name-${i}${i % 3 === 0 ? ".cache" : ""}`))).toBe(true);
+  }, 30_000);
 });
