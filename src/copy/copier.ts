@@ -15,7 +15,8 @@
  * --queue-depth files of one directory are opened through the ring in one submission
  * (inline when cached, in parallel on io-wq when not), fstat'ed, planned (plan.ts), read
  * whole into an arena through the ring in a second submission, then written to DST one
- * after another with plain syscalls (creating files punts to io-wq threads in io_uring;
+ * after another, each as soon as its own read is in (so writing overlaps the reads still
+ * in flight), with plain syscalls (creating files punts to io-wq threads in io_uring;
  * done inline it is cheaper, see docs/DESIGN.md), given their metadata (metadata.ts) and
  * committed atomically (place.ts). Sources are closed through the ring, piggybacking on
  * the next submission. Bigger files go through datapath.ts.
