@@ -21,8 +21,8 @@ import { readFileSync, rmSync, symlinkSync, linkSync, mkdirSync, mkdtempSync, wr
 import { join } from "node:path";
 import { parseJson } from "../helpers/cli.ts";
 import { expectBothExit, formatBoth, killAllReceivers, transfer, type TransferResult } from "../helpers/net.ts";
-import { runHostileCase, type Allowed, type HostileCase } from "../helpers/net-hostile.ts";
-import { FLAG_PUSH, KIND, dataFrame, mustAnnounce, rawEntry, sendFile, type Peer } from "../helpers/net-peer.ts";
+import { OK_ALLOWED, okFirst, runHostileCase, type HostileCase } from "../helpers/net-hostile.ts";
+import { FLAG_PUSH, KIND, dataFrame, mustAnnounce, rawEntry } from "../helpers/net-peer.ts";
 import { expectNetCopy } from "../helpers/net-tree.ts";
 import { MiB, snapshotTree, writeBigFile, writeRandom, type Snapshot } from "../helpers/tree.ts";
 import { IN_VM, kernelHasTls } from "../system/machine.ts";
@@ -186,11 +186,6 @@ if (!IN_VM) {
     }, 90_000);
 
     describe("a hostile sender against a kTLS receiver (records decrypted by the kernel)", () => {
-      const OK = new TextEncoder().encode("an honest file first\n");
-      const OK_ALLOWED: Record<string, Allowed> = { "ok-first.txt": { type: "file", data: OK } };
-      const okFirst = async (peer: Peer): Promise<void> => {
-        if ((await sendFile(peer, { id: 1, path: "ok-first.txt", data: OK })) !== "want") throw new Error(`no WANT for an honest file\n${peer.describe()}`);
-      };
       // What the userspace path says ("TLS record N failed authentication", "bad TLS record
       // header ..."): a bare errno from recvmsg (EINVAL, EMSGSIZE) does not tell the user the
       // peer sent a bad record.
