@@ -26,12 +26,14 @@
  * (every directory holds exactly its files, each of the right size).
  *
  *   bun scripts/mem-check-net.ts [--files N] [--limit-mb 300] [--fs tmpfs|ext4] [--port 7450]
- *                                [--dst empty|copy|stale] [--delete] [--extra "FLAGS"] [--keep]
+ *                                [--dst empty|copy|stale] [--delete] [--extra "FLAGS"]
+ *                                [--send-extra "FLAGS"] [--keep]
  *                                [--record [--results PATH]]
  *
- * --extra adds flags to both ends (e.g. "--plaintext" or "-j 2"). --record writes the
- * result as an entry of the "memory" section of bench/RESULTS.md (bench/lib/results.ts
- * markers; an entry with the same file count, file system and flags is replaced).
+ * --extra adds flags to both ends (e.g. "--plaintext"), --send-extra to the sender only
+ * (e.g. "-j 4"). --record writes the result as an entry of the "memory" section of
+ * bench/RESULTS.md (bench/lib/results.ts markers; an entry with the same file count, file
+ * system, DST state and flags is replaced).
  * Needs root (mount).
  */
 import { randomBytes } from "node:crypto";
@@ -45,7 +47,7 @@ import { buildSmallFileTree, formatPeak, option, PER_DIR, REPO, requireRoot, run
 
 const args = process.argv.slice(2);
 if (args.includes("--help") || args.includes("-h")) {
-  console.log("Usage: bun scripts/mem-check-net.ts [--files N] [--limit-mb 300] [--fs tmpfs|ext4] [--port 7450] [--dst empty|copy|stale] [--delete] [--extra FLAGS] [--keep] [--timeout SEC] [--record [--results PATH]]");
+  console.log("Usage: bun scripts/mem-check-net.ts [--files N] [--limit-mb 300] [--fs tmpfs|ext4] [--port 7450] [--dst empty|copy|stale] [--delete] [--extra FLAGS] [--send-extra FLAGS] [--keep] [--timeout SEC] [--record [--results PATH]]");
   process.exit(0);
 }
 const FILES = Number(option(args, "--files", "1000000"));
@@ -53,6 +55,9 @@ const LIMIT_MB = Number(option(args, "--limit-mb", "300"));
 const PORT = Number(option(args, "--port", "7450"));
 const TIMEOUT_S = Number(option(args, "--timeout", "3600"));
 const EXTRA = option(args, "--extra", "").trim().split(/\s+/).filter((w) => w.length > 0);
+const SEND_EXTRA = option(args, "--send-extra", "").trim().split(/\s+/).filter((w) => w.length > 0);
+/** Flags as they are shown and keyed: both ends', then the sender's own. */
+const ALL_EXTRA = [...EXTRA, ...SEND_EXTRA];
 const KEEP = args.includes("--keep");
 const RECORD = args.includes("--record");
 const RESULTS = option(args, "--results", join(REPO, "bench", "RESULTS.md"));
@@ -156,8 +161,8 @@ function record(o: {
   extras: number;
 }): void {
   const mb = (kb: number): string => (kb / 1024).toFixed(1);
-  const dstText = DST_STATE === "empty" && !DELETE ? "" : `, DST ${DST_TEXT}${DELETE ? ` + ${n(o.extras)} extra entries` : ""}`;
-  const flags = `${dstText}${DELETE ? " --delete" : ""}${EXTRA.length ? ` ${EXTRA.join(" ")}` : ""}`;
+  const dstText = DST_STATE === "empty" && !DELETE ? "" : `; DST: ${DST_TEXT}${DELETE ? `, + ${n(o.extras)} extra entries` : ""}`;
+  const flags = `${DELETE ? " --delete" : ""}${ALL_EXTRA.length ? ` ${ALL_EXTRA.join(" ")}` : ""}${dstText}`;
   const row = (side: string, m: Measured, c: Counts): string =>
     `| ${side} | ${m.code} | ${DST_STATE === "empty" && !DELETE ? n(c.moved) : `${n(c.moved)} moved, ${n(c.unchanged)} unchanged, ${n(c.deleted)} deleted`} | ${mb(m.maxrssKb)} | ${mb(m.hwmKb)} | ${m.peakMb < LIMIT_MB ? `< ${LIMIT_MB} (met)` : `< ${LIMIT_MB} (MISSED)`} |`;
   const body = [
@@ -177,7 +182,7 @@ function record(o: {
     "Peak resident set of each end of a network transfer of many small files (issue 5: under 300 MB each for 1,000,000 files).",
     "Measured, not timed: ru_maxrss of each process (GNU time) and its VmHWM sampled every 20 ms from /proc/PID/status; both ends on this machine over 127.0.0.1.",
   ].join("\n");
-  updateSection(RESULTS, "memory", header, [{ key: `net:${FILES}:${FS_KIND}${DST_STATE === "empty" ? "" : `:dst-${DST_STATE}`}${DELETE ? ":delete" : ""}${EXTRA.length ? `:${EXTRA.join("_")}` : ""}`, rank: 0, body }]);
+  updateSection(RESULTS, "memory", header, [{ key: `net:${FILES}:${FS_KIND}${DST_STATE === "empty" ? "" : `:dst-${DST_STATE}`}${DELETE ? ":delete" : ""}${ALL_EXTRA.length ? `:${ALL_EXTRA.join("_")}` : ""}`, rank: 0, body }]);
 }
 
 const ws = workspace(FS_KIND, "uring-sync-memcheck-net");
@@ -219,7 +224,7 @@ try {
     }
     await Bun.sleep(10);
   }
-  const send = runMeasured([...bin, "send", src, `127.0.0.1:${PORT}`, "--json", "--quiet", ...(DELETE ? ["--delete"] : []), ...EXTRA], env);
+  const send = runMeasured([...bin, "send", src, `127.0.0.1:${PORT}`, "--json", "--quiet", ...(DELETE ? ["--delete"] : []), ...EXTRA, ...SEND_EXTRA], env);
   const timer = setTimeout(() => {
     console.error(`mem-check-net: still running after ${TIMEOUT_S} s; killing both ends`);
     send.kill("SIGKILL");
@@ -234,7 +239,7 @@ try {
   const sent = counts("send", s, "filesSent");
   const received = counts("recv", r, "filesReceived");
   const mode = DELETE ? " --delete" : "";
-  console.log(`command: ${bin.join(" ")} {recv,send}${mode}${EXTRA.length ? ` ${EXTRA.join(" ")}` : ""}`);
+  console.log(`command: ${bin.join(" ")} {recv,send}${EXTRA.length ? ` ${EXTRA.join(" ")}` : ""}; send${mode}${SEND_EXTRA.length ? ` ${SEND_EXTRA.join(" ")}` : ""}`);
   console.log(`send: exit ${s.code}, ${n(sent.moved)} files sent, ${n(sent.unchanged)} unchanged, ${n(sent.deleted)} deleted in ${s.seconds.toFixed(1)} s`);
   console.log(`recv: exit ${r.code}, ${n(received.moved)} files received, ${n(received.unchanged)} unchanged, ${n(received.deleted)} deleted (${r.seconds.toFixed(1)} s incl. waiting for the sender)`);
   console.log(formatPeak("send", s, LIMIT_MB));
