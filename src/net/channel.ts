@@ -21,7 +21,7 @@ import { prepRecv, prepRecvmsg, prepSend, prepSendmsg } from "../uring/prep.ts";
 import type { CompletionTarget } from "../uring/ring.ts";
 import { buildRecvRecordMsg, buildSendRecordMsg, parseRecvRecordMsg, RECORD_MSG_BYTES, RECORD_TYPE } from "./ktls.ts";
 import type { Loop } from "./loop.ts";
-import { pinned, structs, type Pinned } from "./mem.ts";
+import { pinned, recycle, structs, type Pinned } from "./mem.ts";
 import {
   CONTENT_TYPE_ALERT, CONTENT_TYPE_APPLICATION_DATA, DEFAULT_MAX_RECORDS_PER_KEY, MAX_RECORD_PLAINTEXT, RecordOpener, RecordSealer,
   sealedSize, type CipherName,
@@ -537,10 +537,21 @@ export class Channel implements CompletionTarget {
     if (!this.closed) libc.shutdown(this.fd, 1);
   }
 
-  /** Closes the socket. Call once busy is false (after abort(), run the loop until then). */
+  /**
+   * Closes the socket. Call once busy is false (after abort(), run the loop until then):
+   * then nothing in flight can touch the buffers, and they go back for the next connection.
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     libc.close(this.fd);
+    // Nothing more is delivered from a closed connection (its bytes may be reused below).
+    this.rxEnded = true;
+    this.pieces.length = 0;
+    if (!this.busy) {
+      for (const b of this.sealBufs) recycle(b);
+      this.sealBufs.length = 0;
+      recycle(this.rbuf);
+    }
   }
 }

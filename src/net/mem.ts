@@ -6,7 +6,11 @@
  * Owns: anonymous mmap regions that never move and are never collected (JSC may move a
  * small typed array's bytes; an mmap'd region cannot move). Regions live as long as the
  * process: nothing unmaps them, so a region can never vanish under an operation still in
- * flight. Never hands out memory that is still in flight: callers own that discipline.
+ * flight. A region its owner is done with goes back with recycle() and is handed out
+ * again (zeroed) by the next pinned() of that size: a receiver serving session after
+ * session (--keep-listening) reuses its buffers instead of growing by ~10 MB a session.
+ * Never hands out memory that is still in flight: callers own that discipline (recycle
+ * only what no operation can still touch).
  */
 import { toArrayBuffer, type Pointer } from "bun:ffi";
 import { errno, libc } from "../../ffi/libc.ts";
@@ -22,12 +26,42 @@ export interface Pinned {
 
 const PAGE = 4096;
 
+/** Recycled regions by size in bytes (whole pages). */
+const spare = new Map<number, Pinned[]>();
+
 /** `size` bytes (rounded up to pages) of zeroed memory at a fixed address. */
 export function pinned(size: number): Pinned {
   const bytes = Math.max(PAGE, Math.ceil(size / PAGE) * PAGE);
+  const reused = spare.get(bytes)?.pop();
+  if (reused !== undefined) {
+    reused.u8.fill(0);
+    return reused;
+  }
   const p = libc.mmap(null, bytes, PROT.READ | PROT.WRITE, MAP.PRIVATE | MAP.ANONYMOUS, -1, 0) as number | null;
   if (p === null || p === 0 || p >= 2 ** 63) throw new SysError("mmap", errno());
   return { addr: p, u8: new Uint8Array(toArrayBuffer(p as Pointer, 0, bytes)), size: bytes };
+}
+
+/**
+ * Gives a whole region from pinned() back for reuse. Only when no operation in flight can
+ * still read or write it; never a piece of a region (a subarray carved by the caller).
+ */
+export function recycle(p: Pinned): void {
+  if (p.size % PAGE !== 0 || p.u8.byteLength !== p.size) throw new RangeError("recycle: not a whole pinned region");
+  let list = spare.get(p.size);
+  if (list === undefined) spare.set(p.size, (list = []));
+  list.push(p);
+}
+
+/** Regions waiting for reuse, and their bytes (tests, leak checks). */
+export function spareStats(): { regions: number; bytes: number } {
+  let regions = 0;
+  let bytes = 0;
+  for (const [size, list] of spare) {
+    regions += list.length;
+    bytes += size * list.length;
+  }
+  return { regions, bytes };
 }
 
 /**

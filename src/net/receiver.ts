@@ -32,7 +32,7 @@ import { deletePass } from "./delete.ts";
 import { ListedPaths } from "./listed-paths.ts";
 import type { Destination, DirHandle } from "./dest.ts";
 import type { Loop } from "./loop.ts";
-import { pinned, type Pinned } from "./mem.ts";
+import { pinned, recycle, type Pinned } from "./mem.ts";
 import { trace } from "./trace.ts";
 import {
   capFailures, checkFrameHeader, DATA_FIELDS_LENGTH, decodeSenderMessage, displaySafe, encodeMessage, FLAG_CONTINUATION, FRAME_HEADER_LENGTH,
@@ -110,8 +110,18 @@ class Block {
   constructor(readonly mem: Pinned, readonly cls: number) {}
 }
 
+/**
+ * Free staging blocks, name slots and control buffers of the whole process: a receiver
+ * serving session after session (--keep-listening) reuses them instead of mapping more
+ * every session (they come back only once no operation can touch them).
+ */
+const FREE_BLOCKS: Block[][] = CLASSES.map(() => []);
+const FREE_SLOTS: NameSlot[] = [];
+const FREE_CONTROL: Pinned[] = [];
+let emptyPathZ: Pinned | undefined;
+
 class BlockPool {
-  private readonly free: Block[][] = CLASSES.map(() => []);
+  private readonly free = FREE_BLOCKS;
   inUse = 0;
   allocate(n: number): Block {
     let c = 0;
@@ -155,7 +165,7 @@ const SLOT_PROC = 768;
 const SLOT_BYTES = 1024;
 
 class NamePool {
-  private readonly free: NameSlot[] = [];
+  private readonly free = FREE_SLOTS;
   get(): NameSlot {
     let s = this.free.pop();
     if (s === undefined) {
@@ -319,7 +329,7 @@ export class RecvEngine implements ChannelSink {
   private hashBuf: Uint8Array | undefined;
   private ctlCur: Pinned | undefined;
   private ctlFill = 0;
-  private readonly ctlFree: Pinned[] = [];
+  private readonly ctlFree = FREE_CONTROL;
   private readonly tsBuf = new Uint8Array(this.times.buffer);
 
   // Parser state.
@@ -342,8 +352,8 @@ export class RecvEngine implements ChannelSink {
     this.limits = { ...DEFAULT_LIMITS, ...limits };
     this.useTmpfile = this.limits.tmpfile;
     this.session = Array.from(crypto.getRandomValues(new Uint8Array(4)), (b) => b.toString(16).padStart(2, "0")).join("");
-    this.emptyPath = pinned(16);
-    this.emptyPath.u8[0] = 0;
+    // One "" for the whole process (zeroed memory: already NUL-terminated).
+    this.emptyPath = emptyPathZ ??= pinned(16);
   }
 
   /**
@@ -1406,7 +1416,7 @@ export class RecvEngine implements ChannelSink {
     const ch = this.channel as Channel;
     const buf = pinned(report.length);
     buf.u8.set(report);
-    ch.send(buf.u8, buf.addr, report.length, false);
+    ch.send(buf.u8, buf.addr, report.length, false, () => recycle(buf));
     ch.sendCloseNotify();
     this.state = "reported";
     trace("REPORT queued");
@@ -1470,7 +1480,7 @@ export class RecvEngine implements ChannelSink {
         const msg = encodeMessage({ type: "error", message: truncateUtf8(text, MAX_TEXT_BYTES) });
         const buf = pinned(msg.length);
         buf.u8.set(msg);
-        ch.send(buf.u8, buf.addr, msg.length, false);
+        ch.send(buf.u8, buf.addr, msg.length, false, () => recycle(buf));
         ch.sendCloseNotify();
       } catch {
         // The connection is already gone.

@@ -259,6 +259,30 @@ describe("sessions", () => {
   }, 90_000);
 });
 
+describe("a long-lived receiver", () => {
+  test("--keep-listening: memory stays flat over many sessions (buffers are reused, not mapped again per session)", async () => {
+    // Each session maps ~10 MB of fixed-address buffers (seal/receive buffers, staging
+    // blocks, name slots); before they were reused, 30 sessions grew the receiver by ~120 MB.
+    const dst = freshDst("keep-mem");
+    const src = join(work, "keep-mem-src");
+    writeRandom(join(src, "blob.bin"), 4_000_000);
+    writeTree(src, { "small.txt": "small\n" });
+    const rcv = await startReceiver({ dst, args: ["--keep-listening", "--crypto", "user", "--quiet"] });
+    const rssMiB = (): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${rcv.proc.pid}/status`, "utf8"))?.[1] ?? NaN) / 1024;
+    let at10 = 0;
+    for (let i = 1; i <= 40; i++) {
+      const s = await runSender(src, rcv.address, { args: ["--ignore-times", "--quiet"] });
+      expect(s.code, `session ${i}\n${formatResult(s)}\n${rcv.describe()}`).toBe(0);
+      if (i === 10) at10 = rssMiB();
+    }
+    const at40 = rssMiB();
+    expect(readFileSync(join(dst, "blob.bin")).equals(readFileSync(join(src, "blob.bin")))).toBe(true);
+    expect(at40 - at10, `receiver RSS after 10 sessions ${at10.toFixed(0)} MiB, after 40 ${at40.toFixed(0)} MiB`).toBeLessThan(30);
+    const r = await rcv.stop("SIGINT");
+    expect([0, 130]).toContain(r.code ?? -1);
+  }, 240_000);
+});
+
 describe("the secret", () => {
   test("recv without a secret prints a one-time code; send with it succeeds; each receiver makes a new one", async () => {
     const dst = freshDst("code");
