@@ -203,6 +203,7 @@ export async function copy(opts: CopyOptions, hooks: CopyHooks = {}): Promise<Co
     : null;
   const cfg: CopierConfig = {
     srcRoot, dstRoot: staging !== null ? staging.path : dstRoot, srcShow: srcRoot, dstShow: dstRoot,
+    prefetchDirs: process.env.URING_SYNC_PREFETCH === "0" ? "off" : process.env.URING_SYNC_PREFETCH === "always" ? "always" : "auto",
     checksum: opts.checksum ?? false, ignoreTimes: opts.ignoreTimes ?? false, delete: opts.delete ?? false, dryRun,
     exclude: opts.exclude ?? [], include: opts.include ?? [],
     queueDepth: opts.queueDepth ?? 256, chunk, syncBackend: opts.sync ?? false, splice: opts.splice ?? true,

@@ -61,6 +61,12 @@ export interface CopierConfig {
    * directories this run made are created directly under their final names.
    */
   staged: boolean;
+  /**
+   * Read new source subdirectories' blocks ahead (Copier.prefetchDir): "auto" (the default)
+   * once the source looks uncached, "always" (tests), "off" (to measure it). Set from
+   * URING_SYNC_PREFETCH=0|always.
+   */
+  prefetchDirs?: "auto" | "always" | "off";
 }
 
 /** Process one directory: its entries, its new subdirectories (reported), --delete. */

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { dlopen, ptr } from "bun:ffi";
 import { UsageError } from "../../src/errors.ts";
 import { copy, type ChangeAction } from "../../src/copy/engine.ts";
+import { diffTrees, snapshotTree } from "../helpers/tree.ts";
 
 const C = dlopen("libc.so.6", { utimensat: { args: ["i32", "ptr", "ptr", "i32"], returns: "i32" } }).symbols;
 /** Set atime/mtime with nanoseconds, not following symlinks. */
@@ -143,6 +144,35 @@ describe("copy() on a real tree", () => {
     expect(r.filesFailed).toBe(0);
     // The run may be faster than the first tick; when it is not, the totals are sane.
     for (const s of seen) expect(s.filesTotal).toBeGreaterThanOrEqual(0);
+  });
+
+  test("reading subdirectories ahead (forced on) changes nothing: a name it looks up that exists, long names, deep trees", async () => {
+    const tree = join(d, "ahead");
+    const long = "d".repeat(255);
+    mkdirSync(join(tree, "a/b/c"), { recursive: true });
+    mkdirSync(join(tree, long, "x"), { recursive: true });
+    mkdirSync(join(tree, "has-name"));
+    // The name prefetchDir looks up, present as a file and as a directory.
+    writeFileSync(join(tree, "has-name/.usync-prefetch"), "a real file\n");
+    mkdirSync(join(tree, "a/.usync-prefetch"));
+    writeFileSync(join(tree, "a/.usync-prefetch/inner"), "inner\n");
+    for (const sub of ["a", "a/b", "a/b/c", long, `${long}/x`]) writeFileSync(join(tree, sub, "f"), `${sub}\n`);
+    symlinkSync("a/b", join(tree, "link-to-dir"));
+    setTimes(join(tree, "a/b"), [1_300_000_000, 5], [1_400_000_000, 6]);
+    const before = snapshotTree(tree);
+    const out = join(d, "ahead-out");
+    const saved = process.env.URING_SYNC_PREFETCH;
+    process.env.URING_SYNC_PREFETCH = "always";
+    try {
+      const r = await copy({ src: tree, dst: out, jobs: 2 });
+      expect(r.errors).toEqual([]);
+      expect(r.filesCopied).toBe(8); // 7 regular files and the symlink
+    } finally {
+      if (saved === undefined) delete process.env.URING_SYNC_PREFETCH;
+      else process.env.URING_SYNC_PREFETCH = saved;
+    }
+    expect(diffTrees(before, snapshotTree(out))).toEqual([]);
+    expect(readFileSync(join(out, "has-name/.usync-prefetch"), "utf8")).toBe("a real file\n");
   });
 
   test("a big flat directory (split into chunk tasks) arrives whole, its times set after all of it", async () => {
