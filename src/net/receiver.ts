@@ -59,6 +59,13 @@ export interface ReceiverLimits {
 
 /** A SKIP frame: header + id. */
 const SKIP_FRAME = FRAME_HEADER_LENGTH + 4;
+/**
+ * Answers go out once this many bytes of them are queued, not only at the end of a
+ * received chunk: a chunk can hold the sender's whole window of ENTRYs (1000), and
+ * answering them all at once made the two ends take turns (each idle while the other
+ * worked: a no-op re-run of 100,000 files took the sum of both ends' CPU, not the larger).
+ */
+const CONTROL_FLUSH_BYTES = 2048;
 
 export const DEFAULT_LIMITS: ReceiverLimits = {
   maxEntries: 50_000_000,
@@ -400,6 +407,7 @@ export class RecvEngine implements ChannelSink {
     }
     this.ctlCur.u8.set(frame, this.ctlFill);
     this.ctlFill += frame.length;
+    if (this.ctlFill >= CONTROL_FLUSH_BYTES) this.flushControl();
   }
 
   /** SKIP for `id`, written straight into the control buffer (one per unchanged file of a re-run). */
@@ -421,6 +429,7 @@ export class RecvEngine implements ChannelSink {
     u8[at + 7] = (id >>> 8) & 0xff;
     u8[at + 8] = id & 0xff;
     this.ctlFill += SKIP_FRAME;
+    if (this.ctlFill >= CONTROL_FLUSH_BYTES) this.flushControl();
   }
 
   private flushControl(): void {
