@@ -48,7 +48,7 @@ import {
   decodePath, fstatx, fsType, inodeOrderHelps, isPseudoFs, canClone, joinRel, lstatAt, makedev, openDirBeneath,
   readlinkAt, showPath, StatBuf, supportsNowait, Times, zpath, DIR_FLAGS,
 } from "./sys.ts";
-import { DT } from "./sysconst.ts";
+import { DT, FS_MAGIC } from "./sysconst.ts";
 
 /** io-wq workers for bounded work (uncached opens) per ring: see the constructor. */
 const IOWQ_BOUNDED = 64;
@@ -877,9 +877,9 @@ export class Copier {
           bytes = r.bytes;
         } else this.mover.used.ring++;
       } else {
-        const r = this.mover.copyFile(srcfd, fd, size, st.blocks, path, st.dev, ctx.dstDev);
+        const r = this.mover.copyFile(srcfd, fd, size, st.blocks, path, st.dev, ctx.dstDev, ctx.dstFs === FS_MAGIC.EXT4);
         if (r.err !== 0) {
-          const onDst = r.syscall === "write" || r.syscall === "ftruncate" || r.err === -E.ENOSPC;
+          const onDst = r.syscall === "write" || r.syscall === "ftruncate" || r.syscall === "fallocate" || r.err === -E.ENOSPC;
           this.fail(r.syscall, r.err, onDst ? this.dstPathZ(ctx, zdst) : this.srcPathZ(ctx, zsrc));
           return;
         }

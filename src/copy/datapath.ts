@@ -24,7 +24,7 @@
 import { toArrayBuffer, type Pointer } from "bun:ffi";
 import { E } from "../../ffi/errno.ts";
 import { addressOf, errno, libc } from "../../ffi/libc.ts";
-import { IOCTL, SEEK, SPLICE_F, SYS } from "../../ffi/structs.ts";
+import { FALLOC, IOCTL, SEEK, SPLICE_F, SYS } from "../../ffi/structs.ts";
 import { StatBuf, fstatx } from "./sys.ts";
 import { F } from "./sysconst.ts";
 
@@ -65,6 +65,14 @@ export function chooseDataPath(f: DataPathInput): DataPath {
   if (!f.cfrBroken) return "copy_file_range";
   return f.splice ? "splice" : "read_write";
 }
+
+/**
+ * Files at least this big are allocated in one fallocate before their bytes are copied,
+ * where the caller says it pays (ext4): writing into allocated blocks skips delayed
+ * allocation's per-block bookkeeping (reservation, extent-status inserts, quota), which
+ * was a third of the system time of a big-file copy (docs/DESIGN.md).
+ */
+export const PREALLOC_MIN = 1 << 20;
 
 /** copy_file_range never moves more than this per call (FIELD_NOTES section 3). */
 export const CFR_MAX = 1 << 30;
@@ -163,7 +171,9 @@ export class DataMover {
    * 0, dst empty). `path` is the caller's choice ("clone", "copy_file_range", "splice",
    * "read_write" or "stream"); sparse files are copied by segments whatever it is.
    */
-  copyFile(src: number, dst: number, size: number, blocks: number, path: DataPath, srcDev: number, dstDev: number): MoveResult {
+  copyFile(
+    src: number, dst: number, size: number, blocks: number, path: DataPath, srcDev: number, dstDev: number, prealloc = false,
+  ): MoveResult {
     const pair = `${srcDev}:${dstDev}`;
     if (path === "stream") return this.stream(src, dst, 0);
     if (path === "clone" && !this.noClone.has(pair)) {
@@ -207,6 +217,12 @@ export class DataMover {
       if (libc.ftruncate(dst, size) !== 0) return this.result(-errno(), "ftruncate", 0, 0, size, last);
       bytes = size;
     } else {
+      if (prealloc && size >= PREALLOC_MIN && libc.fallocate(dst, FALLOC.KEEP_SIZE, 0, size) !== 0) {
+        const e = errno();
+        // Out of space now is out of space later: say so before copying anything. Anything
+        // else (not supported here...) only means the copy goes without it.
+        if (e === E.ENOSPC || e === 122 /* EDQUOT */) return this.result(-e, "fallocate", 0, 0, size, path);
+      }
       const n = this.range(src, dst, 0, size, path, pair);
       if (n < 0) return this.result(n, this.failedCall, 0, 0, size, this.lastPath);
       last = this.lastPath;

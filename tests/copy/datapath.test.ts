@@ -85,6 +85,48 @@ describe("DataMover on real files", () => {
     });
   }
 
+  test("preallocated (ext4): the bytes arrive, the size is the source's, nothing is allocated past it; a sparse file is not preallocated", () => {
+    const data = randomBytes(5 * 1024 * 1024 + 333);
+    const p = pair(data);
+    const m = new DataMover({ chunk: 1 << 20, splice: true, abort });
+    const r = m.copyFile(p.src, p.dst, data.length, Math.ceil(data.length / 512), "copy_file_range", 1, 1, true);
+    expect(r.err).toBe(0);
+    expect(r.changed).toBe(0);
+    expect(r.bytes).toBe(data.length);
+    const st = fstatSync(p.dst);
+    expect(st.size).toBe(data.length);
+    expect(st.blocks * 512).toBeLessThanOrEqual(Math.ceil(data.length / 4096) * 4096 + 64 * 1024);
+    closeSync(p.src);
+    closeSync(p.dst);
+    expect(readFileSync(p.dstPath).equals(data)).toBe(true);
+    // Sparse: holes must stay holes even when the caller asks for preallocation.
+    const size = 32 * 1024 * 1024;
+    const q = pair(null, size);
+    const w = openSync(q.srcPath, "r+");
+    writeSync(w, randomBytes(65536), 0, 65536, 8 * 1024 * 1024);
+    closeSync(w);
+    const r2 = m.copyFile(q.src, q.dst, size, Number(fstatSync(q.src).blocks), "copy_file_range", 1, 1, true);
+    expect(r2.err).toBe(0);
+    expect(Number(fstatSync(q.dst).blocks) * 512).toBeLessThan(1024 * 1024);
+    closeSync(q.src);
+    closeSync(q.dst);
+    m.close();
+  });
+
+  test("preallocated: a source that shrinks before the copy is reported, not passed off as complete", () => {
+    const data = randomBytes(2 * 1024 * 1024);
+    const p = pair(data);
+    const m = new DataMover({ chunk: 1 << 20, splice: true, abort });
+    // Stat'ed at 3 MiB, holds 2 MiB: EOF comes early.
+    const r = m.copyFile(p.src, p.dst, 3 * 1024 * 1024, 6144, "copy_file_range", 1, 1, true);
+    expect(r.err).toBe(0);
+    expect(r.changed).toBe(2);
+    expect(r.bytes).toBe(data.length);
+    closeSync(p.src);
+    closeSync(p.dst);
+    m.close();
+  });
+
   test("a sparse file: only its data segments are written, the holes stay holes", () => {
     const size = 64 * 1024 * 1024;
     const p = pair(null, size);
