@@ -1017,7 +1017,9 @@ export class FileBatch implements CompletionTarget {
     this.stats = Array.from({ length: max }, (_, i) => new StatBuf(statMem, i * 256));
     const slot = new BigUint64Array(1);
     const bytes = Math.min(ARENA_BYTES, Math.max(256 * 1024, max * (c.cfg.ringMax + 4096)));
-    if (libc.posix_memalign(slot, 4096, bytes) !== 0) throw new Error("posix_memalign failed");
+    // posix_memalign returns the error number (it does not set errno).
+    const rc = libc.posix_memalign(slot, 4096, bytes);
+    if (rc !== 0) throw new SysError("posix_memalign", rc);
     this.arenaAddr = Number(slot[0]);
     this.arena = new Uint8Array(toArrayBuffer(this.arenaAddr as Pointer, 0, bytes));
   }

@@ -25,6 +25,7 @@ import { toArrayBuffer, type Pointer } from "bun:ffi";
 import { E } from "../../ffi/errno.ts";
 import { addressOf, errno, libc } from "../../ffi/libc.ts";
 import { FALLOC, IOCTL, SEEK, SPLICE_F, SYS } from "../../ffi/structs.ts";
+import { SysError } from "../errors.ts";
 import { StatBuf, fstatx } from "./sys.ts";
 import { F } from "./sysconst.ts";
 
@@ -143,7 +144,9 @@ export class DataMover {
   buffer(): Uint8Array {
     if (this.buf === null) {
       const slot = new BigUint64Array(1);
-      if (libc.posix_memalign(slot, 4096, this.cfg.chunk) !== 0) throw new Error("posix_memalign failed");
+      // posix_memalign returns the error number (it does not set errno).
+      const rc = libc.posix_memalign(slot, 4096, this.cfg.chunk);
+      if (rc !== 0) throw new SysError("posix_memalign", rc);
       const p = Number(slot[0]);
       this.buf = new Uint8Array(toArrayBuffer(p as Pointer, 0, this.cfg.chunk));
       this.bufAddr = p;
