@@ -216,16 +216,17 @@ async function runSendCommand(args: Parsed): Promise<number> {
           filter: filter.empty ? undefined : (rel, isDir) => filter.excluded(rel, isDir),
           filterRules: { exclude: list(args, "exclude"), include: list(args, "include") },
           onChange: (action, rawPath) => {
+            // Called for every file sent: nothing is made of the path unless it is shown.
+            if (json ? !sync.dryRun : !sync.dryRun && !verbose) return;
             // A receiver's DELETED path is peer text: shown escaped.
             const path = displaySafe(rawPath);
             if (json) {
-              if (!sync.dryRun) return;
               if (changes.length < MAX_JSON_CHANGES) changes.push({ action, path });
               else changesOmitted++;
             } else if (sync.dryRun) {
               bar?.clear();
               process.stdout.write(`${action} ${path}\n`);
-            } else if (verbose) {
+            } else {
               bar?.clear();
               log.debug(`${action === "delete" ? "deleted" : "send"} ${path}`);
             }

@@ -9,6 +9,7 @@
  * Never does I/O.
  */
 import { ProtocolError } from "../errors.ts";
+import { displaySafe } from "./wire.ts";
 
 /** Disjoint pieces one file may be in at once (the reference sender needs a few per stream). */
 export const MAX_INTERVALS = 4096;
@@ -19,10 +20,13 @@ export class Coverage {
 
   constructor(readonly size: number) {}
 
-  /** Claims [start, start + len); ProtocolError on overlap, past the size, or too many pieces. `what` names the file for messages. */
-  add(start: number, len: number, what: string): void {
+  /**
+   * Claims [start, start + len); ProtocolError on overlap, past the size, or too many pieces.
+   * `rel` is the file's path (peer text: made display-safe only for a message, not on every call).
+   */
+  add(start: number, len: number, rel: string): void {
     const end = start + len;
-    if (end > this.size) throw new ProtocolError("frame", `the sender sent more bytes for ${what} than the ${this.size} it announced`);
+    if (end > this.size) throw new ProtocolError("frame", `the sender sent more bytes for ${displaySafe(rel)} than the ${this.size} it announced`);
     if (len === 0) return;
     const iv = this.iv;
     // First interval whose end is >= start (binary search over the pairs).
@@ -35,12 +39,12 @@ export class Coverage {
     }
     const i = 2 * lo;
     if (i < iv.length && iv[i] < end && iv[i + 1] > start) {
-      throw new ProtocolError("frame", `the sender sent bytes [${start}, ${end}) of ${what} twice (overlapping data)`);
+      throw new ProtocolError("frame", `the sender sent bytes [${start}, ${end}) of ${displaySafe(rel)} twice (overlapping data)`);
     }
     const joinsLeft = i < iv.length && iv[i + 1] === start;
     const right = joinsLeft ? i + 2 : i;
     if (right < iv.length && iv[right] < end) {
-      throw new ProtocolError("frame", `the sender sent bytes [${start}, ${end}) of ${what} twice (overlapping data)`);
+      throw new ProtocolError("frame", `the sender sent bytes [${start}, ${end}) of ${displaySafe(rel)} twice (overlapping data)`);
     }
     const joinsRight = right < iv.length && iv[right] === end;
     if (joinsLeft && joinsRight) {
@@ -51,7 +55,7 @@ export class Coverage {
     } else if (joinsRight) {
       iv[right] = start;
     } else {
-      if (iv.length / 2 >= MAX_INTERVALS) throw new ProtocolError("limit", `${what} arrived in more than ${MAX_INTERVALS} separate pieces`);
+      if (iv.length / 2 >= MAX_INTERVALS) throw new ProtocolError("limit", `${displaySafe(rel)} arrived in more than ${MAX_INTERVALS} separate pieces`);
       iv.splice(i, 0, start, end);
     }
   }

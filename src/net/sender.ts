@@ -34,7 +34,7 @@ import { trace } from "./trace.ts";
 import type { DeferredOpen, ScanItem, Scanner } from "./scan.ts";
 import {
   CONTENT_HASH_LENGTH, DATA_FIELDS_LENGTH, displaySafe, encodeMessage, FRAME_HEADER_LENGTH, FrameReader, MAX_DATA_CHUNK, MAX_PATH_BYTES,
-  MSG_CHECKSUM, MSG_DATA, MSG_ENTRY, MSG_FILE_ABORT, MSG_FILE_END, MSG_REKEY, MSG_SKIP, type ReportMessage, type SyncOptions, type WantMessage,
+  MSG_CHECKSUM, MSG_DATA, MSG_ENTRY, MSG_FILE_ABORT, MSG_FILE_END, MSG_REKEY, MSG_SKIP, MSG_WANT, type ReportMessage, type SyncOptions, type WantMessage,
   type WireMessage,
 } from "./wire.ts";
 
@@ -186,6 +186,14 @@ class ReadOp implements CompletionTarget {
 
 const END_FRAME = FRAME_HEADER_LENGTH + 4;
 const SKIP_FRAME = FRAME_HEADER_LENGTH + 4;
+/** A WANT from offset 0 without a prefix hash: header + id + offset + flag. */
+const WANT_ALL_FRAME = FRAME_HEADER_LENGTH + 13;
+
+/** Whether bytes [from, to) of `b` are all 0. */
+function zeros(b: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (b[i] !== 0) return false;
+  return true;
+}
 /** ENTRY payload before the path: id, kind, mode, mtime, size, path length. */
 const ENTRY_FIXED = 27;
 const utf8 = new TextEncoder();
@@ -363,14 +371,20 @@ export class SendEngine implements ChannelSink {
     try {
       // A re-run's answers are mostly SKIPs: whole ones are taken here without the
       // general reader's objects; anything else (or a frame cut by the chunk) goes to it.
+      // The same for a fresh transfer's WANTs from offset 0 (no prefix hash).
       let p = 0;
-      while (this.frames.bufferedBytes === 0 && p + SKIP_FRAME <= chunk.length && chunk[p] === MSG_SKIP
-        && chunk[p + 1] === 0 && chunk[p + 2] === 0 && chunk[p + 3] === 0 && chunk[p + 4] === 4 && this.error === undefined) {
+      while (this.frames.bufferedBytes === 0 && this.error === undefined && p + SKIP_FRAME <= chunk.length
+        && chunk[p + 1] === 0 && chunk[p + 2] === 0 && chunk[p + 3] === 0) {
         const id = ((chunk[p + 5] << 24) | (chunk[p + 6] << 16) | (chunk[p + 7] << 8) | chunk[p + 8]) >>> 0;
-        p += SKIP_FRAME;
-        const f = this.answered(id, "SKIP");
-        this.stats.unchanged++;
-        this.dropFile(f);
+        if (chunk[p] === MSG_SKIP && chunk[p + 4] === 4) {
+          p += SKIP_FRAME;
+          const f = this.answered(id, "SKIP");
+          this.stats.unchanged++;
+          this.dropFile(f);
+        } else if (chunk[p] === MSG_WANT && chunk[p + 4] === WANT_ALL_FRAME - FRAME_HEADER_LENGTH && p + WANT_ALL_FRAME <= chunk.length && zeros(chunk, p + 9, p + WANT_ALL_FRAME)) {
+          p += WANT_ALL_FRAME;
+          this.wanted(this.answered(id, "WANT"), 0, undefined);
+        } else break;
       }
       msgs = this.frames.pushMessages(p === 0 ? chunk : chunk.subarray(p));
     } catch (e) {
@@ -448,6 +462,11 @@ export class SendEngine implements ChannelSink {
     if (m.offset > BigInt(f.size)) {
       throw new ProtocolError("frame", `WANT for ${displaySafe(f.rel)} from offset ${m.offset}, beyond its ${f.size} bytes`);
     }
+    this.wanted(f, Number(m.offset), m.prefixHash);
+  }
+
+  /** `f` is wanted from `offset` (at most its size), with the receiver's prefix hash when above 0. */
+  private wanted(f: SrcFile, offset: number, prefixHash: Uint8Array | undefined): void {
     if (!this.sync.dryRun && !this.openSrc(f)) {
       f.piecesLeft = -1; // Nothing to split: its FILE_ABORT goes on the control connection.
       this.ready.push(f);
@@ -461,13 +480,12 @@ export class SendEngine implements ChannelSink {
       this.dropFile(f);
       return;
     }
-    const offset = Number(m.offset);
     let restart = false;
-    if (offset > 0 && m.prefixHash !== undefined) {
+    if (offset > 0 && prefixHash !== undefined) {
       restart = true;
       // Resume only if the receiver's prefix is ours, byte for byte (else restart from 0).
       const hex = sha256Fd(f.fd, offset, (this.hashBuf ??= new Uint8Array(1024 * 1024)));
-      if (typeof hex === "string" && Buffer.from(hex, "hex").equals(m.prefixHash)) {
+      if (typeof hex === "string" && Buffer.from(hex, "hex").equals(prefixHash)) {
         f.pos = offset;
         f.resumed = true;
         restart = false;
@@ -754,7 +772,8 @@ export class SendEngine implements ChannelSink {
   }
 
   private emitFile(item: ScanItem): boolean {
-    const key = `${item.dev}:${item.ino}`;
+    // Only a file with other names needs its identity remembered (a string per file otherwise).
+    const key = item.nlink > 1 ? `${item.dev}:${item.ino}` : "";
     if (item.nlink > 1) {
       const target = this.linkIds.get(key);
       if (target !== undefined) {

@@ -16,7 +16,7 @@ import { Channel } from "../../src/net/channel.ts";
 import { Destination } from "../../src/net/dest.ts";
 import { Loop } from "../../src/net/loop.ts";
 import { RecvEngine, type ReceiverLimits } from "../../src/net/receiver.ts";
-import { decodeReceiverMessage, encodeMessage, FLAG_PUSH, FrameReader, type ReceiverMessage, type WireMessage } from "../../src/net/wire.ts";
+import { decodeReceiverMessage, encodeMessage, FLAG_PUSH, FrameReader, MSG_DATA, type ReceiverMessage, type WireMessage } from "../../src/net/wire.ts";
 import { LoopbackListener } from "../../src/system/loopback.ts";
 import { openRing } from "../../src/uring/backend.ts";
 
@@ -38,6 +38,8 @@ interface Rig {
   engine: RecvEngine;
   loop: Loop;
   write(...msgs: WireMessage[]): void;
+  /** Raw bytes as they are. */
+  raw(bytes: Uint8Array): void;
   /** Half-close the sender side (EOF for the engine). */
   end(): void;
   /** Runs until the engine leaves "running" (or `ms`). */
@@ -85,6 +87,13 @@ async function rig(opts: { plant?: (dst: string, outside: string) => void; limit
           if (r < 0) throw new SysError("send", errno());
           at += r;
         }
+      }
+    },
+    raw(bytes) {
+      for (let at = 0; at < bytes.length;) {
+        const r = libc.send(pair.client, bytes.subarray(at), bytes.length - at, MSG.NOSIGNAL);
+        if (r < 0) throw new SysError("send", errno());
+        at += r;
       }
     },
     end() {
@@ -262,6 +271,41 @@ describe("nothing partial survives", () => {
     expect(readdirSync(fewer.dst)).toEqual([]);
     // The sender was told why.
     expect(fewer.replies().find((m) => m.type === "error")).toBeDefined();
+  });
+
+  test("DATA ending past 2^62 is refused, whole or cut byte by byte; up to 2^62 it is a plain offset check", async () => {
+    // A DATA frame by hand (the encoder refuses such offsets): type, length, id, offset, bytes.
+    const dataFrame = (id: number, offset: bigint, len: number): Uint8Array => {
+      const b = new Uint8Array(5 + 12 + len);
+      const v = new DataView(b.buffer);
+      b[0] = MSG_DATA;
+      v.setUint32(1, 12 + len);
+      v.setUint32(5, id);
+      v.setBigUint64(9, offset);
+      return b;
+    };
+    const cases: [bigint, number, RegExp][] = [
+      [(1n << 62n) - 1n, 2, /DATA offset 4611686018427387903 past 2\^62/],
+      [(1n << 64n) - 1n, 1, /DATA offset 18446744073709551615 past 2\^62/],
+      [1n << 62n, 1, /past 2\^62/],
+      [(1n << 62n) - 2n, 2, /at offset \d+, expected 0/],
+    ];
+    for (const step of [undefined, 1]) {
+      for (const [offset, len, re] of cases) {
+        const r = await rig();
+        r.write(entry(1, "big.bin", 8));
+        if (step === undefined) r.raw(dataFrame(1, offset, len));
+        else {
+          // Straight into the parser, one byte at a time (TCP would coalesce the pieces).
+          await r.settle(200);
+          for (const byte of dataFrame(1, offset, len)) if (r.engine.state === "running") r.engine.onData(Uint8Array.of(byte));
+        }
+        await r.settle();
+        expect(r.engine.error?.message, `offset ${offset} + ${len}, step ${step}`).toMatch(re);
+        await r.teardown();
+        expect(readdirSync(r.dst)).toEqual([]);
+      }
+    }
   });
 
   test("DATA out of order (a gap) is refused", async () => {
