@@ -9,6 +9,7 @@
  * Owns: the top-level --help/--version and the one catch that turns an error into a line
  * on stderr and an exit status. Never does a command's work: commands.ts lists them.
  */
+import "./jit.ts";
 import { defineCommand, renderUsage } from "citty";
 import { buildInfo, VERSION } from "../version.ts";
 import { parseStrict } from "./args.ts";
