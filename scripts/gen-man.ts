@@ -42,6 +42,7 @@ export const NOT_DOCUMENTED: Record<string, string> = {
   URING_SYNC_STAGE: "measurement knob (0: no staging of a new DST), docs/DESIGN.md",
   URING_SYNC_PREFETCH: "measurement knob and test hook (0: never read directories ahead; always: from the start), docs/DESIGN.md",
   URING_SYNC_TRACE: "phase timestamps for performance work",
+  URING_SYNC_JIT: "measurement knob (default: send/recv keep JSC's FTL tier, no re-exec), src/cli/jit.ts",
   URING_SYNC_GC_EVERY: "internal tuning of the network channel",
   URING_SYNC_RECORD_AEAD: "measurement knob (openssl|node|portable: the user-space record AEAD back end), src/net/record.ts",
   URING_SYNC_HANDSHAKE_TIMEOUT_MS: "test hook, docs/PROTOCOL.md",
