@@ -114,8 +114,6 @@ const ST_DONE = 4;
 /** Size classes of staging blocks, bytes. A DATA payload goes in the smallest that fits. */
 const CLASSES = [4096, 16384, 65536, 262144, 1048576 + 64];
 const SLAB = 4 * 1024 * 1024;
-/** DATA frames up to this size are written inline (see writeInline). */
-const INLINE_WRITE_MAX = 256 * 1024;
 
 class Block {
   constructor(readonly mem: Pinned, readonly cls: number) {}
@@ -723,37 +721,11 @@ export class RecvEngine implements ChannelSink {
     f.writesInFlight++;
     if (f.state === ST_OPENING) f.waiting.push(op);
     else if (f.failure !== undefined) this.dropWrite(op);
-    else if (op.len <= INLINE_WRITE_MAX && !f.ended) this.writeInline(op);
+    // Through the ring even for small files, although ext4 makes io_uring hand each
+    // buffered WRITE to a worker thread: measured against pwrite here (docs/DESIGN.md), that
+    // costs ~10% more receiver CPU but the workers run beside this thread, which is the
+    // bottleneck on many small files (small100k finished ~12% sooner).
     else this.submitWrite(op);
-  }
-
-  /**
-   * A small DATA frame written at once, with pwrite. Measured: ext4 cannot take a buffered
-   * write without blocking, so io_uring hands every WRITE to a worker thread; for small
-   * files that hand-off and its wake-ups cost more than the write itself. Large frames keep
-   * going through the ring, where the workers overlap disk and network. Only while the file
-   * has not ended on the wire: then nothing can complete it here, in the middle of a frame
-   * (a failure is recorded the same way and acted on at its FILE_END).
-   */
-  private writeInline(op: WriteOp): void {
-    const f = op.file;
-    const r = Number(libc.pwrite(f.fd, op.block.mem.addr, op.len, op.off));
-    if (r !== op.len) {
-      const e = r < 0 ? errno() : 0;
-      if (r > 0 || e === E.EINTR || e === E.EAGAIN) {
-        // Short or interrupted: the ring writes the rest (and retries as it does).
-        if (r > 0) op.done = r;
-        this.submitWrite(op);
-        return;
-      }
-      f.failure ??= recvFailure(new SysError("write", r === 0 ? E.EIO : e, f.rel), f.rel);
-    } else {
-      this.stats.written += op.len;
-      f.written += op.len;
-    }
-    f.writesInFlight--;
-    this.blocks.release(op.block);
-    this.writePool.push(op);
   }
 
   /** The file a DATA/HOLE/FILE_END refers to: announced, and not yet ended. */
