@@ -57,6 +57,8 @@ export interface ReceiverLimits {
   maxPendingLinks: number;
 }
 
+/** How long files still missing bytes wait for a replacement data stream after the last one closed. */
+const STREAM_REPLACE_GRACE_MS = 5000;
 /** A SKIP frame: header + id. */
 const SKIP_FRAME = FRAME_HEADER_LENGTH + 4;
 /**
@@ -335,6 +337,8 @@ export class RecvEngine implements ChannelSink {
   joined = 0;
   /** Whether connections are still in their handshake (one may be a data stream about to join). */
   handshaking: () => boolean = () => false;
+  /** A verdict on files short of bytes with no data stream open is pending (checkStreamsEnded). */
+  private starvedCheck = false;
   /** What the sender asked for (HELLO flags of the first connection). */
   private sync: SyncOptions = { checksum: false, ignoreTimes: false, delete: false, dryRun: false };
   private flags = -1;
@@ -1460,16 +1464,28 @@ export class RecvEngine implements ChannelSink {
 
   /**
    * LIST_END came and no data stream is open (any more): a file still missing bytes never
-   * gets them. (A sender that opens a data stream only closes it after LIST_END.)
+   * gets them, unless a stream is being replaced. A data stream whose key is used up is
+   * closed before its replacement connects, and its unsent pieces go on the new one: so
+   * the verdict waits STREAM_REPLACE_GRACE_MS for a new stream (one that joins, or is in
+   * its handshake, by then defers it again).
    */
   checkStreamsEnded(): void {
     if (!this.split || !this.listEnded || this.streams.size > 0 || this.state !== "running" || this.handshaking()) return;
-    for (const f of this.files.values()) {
-      if (f.cov !== undefined && f.ended && !f.cov.complete) {
-        this.fail(new ProtocolError("frame", `the sender sent ${f.cov.intervals().reduce((n, [a, b]) => n + b - a, 0)} bytes for ${displaySafe(f.rel)}, fewer than the ${f.size} it announced`));
-        return;
-      }
-    }
+    if (this.firstShortFile() === undefined || this.starvedCheck) return;
+    this.starvedCheck = true;
+    this.loop.after(STREAM_REPLACE_GRACE_MS, () => {
+      this.starvedCheck = false;
+      if (!this.split || this.streams.size > 0 || this.state !== "running" || this.handshaking()) return;
+      const f = this.firstShortFile();
+      if (f === undefined || f.cov === undefined) return;
+      this.fail(new ProtocolError("frame", `the sender sent ${f.cov.intervals().reduce((n, [a, b]) => n + b - a, 0)} bytes for ${displaySafe(f.rel)}, fewer than the ${f.size} it announced`));
+    });
+  }
+
+  /** A split file whose FILE_END came while some of its bytes did not. */
+  private firstShortFile(): DstFile | undefined {
+    for (const f of this.files.values()) if (f.cov !== undefined && f.ended && !f.cov.complete) return f;
+    return undefined;
   }
 
   private maybeFinish(): void {
