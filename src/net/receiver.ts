@@ -417,56 +417,49 @@ export class RecvEngine implements ChannelSink {
 
   /** Queues a small frame to the sender (WANT); sent at the end of the current chunk. */
   private queueControl(frame: Uint8Array): void {
-    if (this.ctlCur !== undefined && this.ctlFill + frame.length > this.ctlCur.size) this.flushControl();
-    if (this.ctlCur === undefined) {
-      this.ctlCur = this.ctlFree.pop() ?? pinned(64 * 1024);
-      this.ctlFill = 0;
-    }
-    this.ctlCur.u8.set(frame, this.ctlFill);
-    this.ctlFill += frame.length;
-    if (this.ctlFill >= CONTROL_FLUSH_BYTES) this.flushControl();
+    const at = this.controlRoom(frame.length);
+    (this.ctlCur as Pinned).u8.set(frame, at);
+    this.controlWritten(frame.length);
   }
 
   /** WANT for `id` from offset 0 (every new file), written straight into the control buffer. */
   private queueWantAll(id: number): void {
-    if (this.ctlCur !== undefined && this.ctlFill + WANT_ALL_FRAME > this.ctlCur.size) this.flushControl();
-    if (this.ctlCur === undefined) {
-      this.ctlCur = this.ctlFree.pop() ?? pinned(64 * 1024);
-      this.ctlFill = 0;
-    }
     // type, length 13, id, offset 0 (8 bytes), no prefix hash (0): docs/PROTOCOL.md, WANT.
-    const u8 = this.ctlCur.u8;
-    const at = this.ctlFill;
-    u8.fill(0, at, at + WANT_ALL_FRAME);
-    u8[at] = MSG_WANT;
-    u8[at + 4] = WANT_ALL_FRAME - FRAME_HEADER_LENGTH;
-    u8[at + 5] = id >>> 24;
-    u8[at + 6] = (id >>> 16) & 0xff;
-    u8[at + 7] = (id >>> 8) & 0xff;
-    u8[at + 8] = id & 0xff;
-    this.ctlFill += WANT_ALL_FRAME;
-    if (this.ctlFill >= CONTROL_FLUSH_BYTES) this.flushControl();
+    this.queueIdFrame(MSG_WANT, WANT_ALL_FRAME, id);
   }
 
   /** SKIP for `id`, written straight into the control buffer (one per unchanged file of a re-run). */
   private queueSkip(id: number): void {
-    if (this.ctlCur !== undefined && this.ctlFill + SKIP_FRAME > this.ctlCur.size) this.flushControl();
-    if (this.ctlCur === undefined) {
-      this.ctlCur = this.ctlFree.pop() ?? pinned(64 * 1024);
-      this.ctlFill = 0;
-    }
-    const u8 = this.ctlCur.u8;
-    const at = this.ctlFill;
-    u8[at] = MSG_SKIP;
-    u8[at + 1] = 0;
-    u8[at + 2] = 0;
-    u8[at + 3] = 0;
-    u8[at + 4] = 4;
+    this.queueIdFrame(MSG_SKIP, SKIP_FRAME, id);
+  }
+
+  /** A frame of `size` bytes whose payload is `id` then zeros, built in place (no allocation per file). */
+  private queueIdFrame(type: number, size: number, id: number): void {
+    const at = this.controlRoom(size);
+    const u8 = (this.ctlCur as Pinned).u8;
+    u8.fill(0, at, at + size);
+    u8[at] = type;
+    u8[at + 4] = size - FRAME_HEADER_LENGTH;
     u8[at + 5] = id >>> 24;
     u8[at + 6] = (id >>> 16) & 0xff;
     u8[at + 7] = (id >>> 8) & 0xff;
     u8[at + 8] = id & 0xff;
-    this.ctlFill += SKIP_FRAME;
+    this.controlWritten(size);
+  }
+
+  /** Where `n` more bytes of answers go in the control buffer (flushing a full one first). */
+  private controlRoom(n: number): number {
+    if (this.ctlCur !== undefined && this.ctlFill + n > this.ctlCur.size) this.flushControl();
+    if (this.ctlCur === undefined) {
+      this.ctlCur = this.ctlFree.pop() ?? pinned(64 * 1024);
+      this.ctlFill = 0;
+    }
+    return this.ctlFill;
+  }
+
+  /** `n` bytes were written at controlRoom's offset; enough queued answers go out now. */
+  private controlWritten(n: number): void {
+    this.ctlFill += n;
     if (this.ctlFill >= CONTROL_FLUSH_BYTES) this.flushControl();
   }
 
