@@ -7,26 +7,15 @@
 // covered by the VM test (each stream simply has its own keys). Black box: only the CLI,
 // sockets, the file system and --json.
 
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, openSync, closeSync, ftruncateSync, writeSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parseJson } from "../helpers/cli.ts";
-import { workDir } from "../helpers/e2e.ts";
-import { expectBothExit, killAllReceivers, killSenderAt, partialSize, runSender, startReceiver, transfer } from "../helpers/net.ts";
+import { expectBothExit, netWorkDir, killSenderAt, partialSize, runSender, startReceiver, transfer } from "../helpers/net.ts";
 import { expectNetCopy } from "../helpers/net-tree.ts";
 import { MiB, snapshotTree, writeRandom, writeTree } from "../helpers/tree.ts";
 
-const work = workDir("net-streams");
-let n = 0;
-const fresh = (tag: string): string => join(work, `${tag}-${++n}`);
-
-afterEach(async () => {
-  await killAllReceivers();
-});
-afterAll(async () => {
-  await killAllReceivers();
-  Bun.spawnSync(["rm", "-rf", "--", work]);
-}, 60_000);
+const { fresh } = netWorkDir("net-streams");
 
 const BIG = 40 * MiB;
 

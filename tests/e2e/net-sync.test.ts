@@ -9,27 +9,15 @@
 // SIGKILLed mid-transfer leaves no partial file under a final name and a re-run completes.
 // Black box: only the CLI, sockets, the file system and the output.
 
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseJson, startCli, type RunResult } from "../helpers/cli.ts";
-import { workDir } from "../helpers/e2e.ts";
-import { expectBothExit, formatBoth, killAllReceivers, killSenderAt, netEnv, partialSize, receiverEnds, runSender, startReceiver, transfer } from "../helpers/net.ts";
+import { expectBothExit, netWorkDir, formatBoth, killSenderAt, netEnv, partialSize, receiverEnds, runSender, startReceiver, transfer } from "../helpers/net.ts";
 import { expectNetCopy } from "../helpers/net-tree.ts";
 import { diffTrees, MiB, snapshotTree, writeRandom, writeTree } from "../helpers/tree.ts";
 
-const work = workDir("net-sync");
-let n = 0;
-const fresh = (tag: string): string => join(work, `${tag}-${++n}`);
-
-afterEach(async () => {
-  await killAllReceivers();
-});
-afterAll(async () => {
-  await killAllReceivers();
-  // rm -rf: node's recursive rmSync is slow on 10,000 files.
-  Bun.spawnSync(["rm", "-rf", "--", work]);
-}, 60_000);
+const { fresh } = netWorkDir("net-sync");
 
 /** One session with --json on the sender; both must exit 0. Returns the sender's JSON. */
 async function sync(src: string, dst: string, sendArgs: string[] = [], recvArgs: string[] = []): Promise<{ json: Record<string, unknown>; recv: Record<string, unknown>; t: { recv: RunResult; send: RunResult } }> {

@@ -13,11 +13,13 @@
  * otherwise; the parent's URING_SYNC_SECRET / URING_SYNC_CRYPTO never leak into a child.
  * Owns: spawning, waiting, collecting. Never decides what a result means.
  */
+import { afterAll, afterEach } from "bun:test";
 import type { Subprocess } from "bun";
 import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { cliCommand, defaultCwd, formatResult, runCli, startCli, type RunResult } from "./cli.ts";
+import { workDir } from "./e2e.ts";
 
 /** The shared secret the tests use unless a test picks another. */
 export const TEST_SECRET = "correct horse battery staple: uring-sync tests";
@@ -458,4 +460,22 @@ export function parseOneTimeCode(stderr: string): string | undefined {
     if (code !== undefined) return code;
   }
   return undefined;
+}
+
+/**
+ * A per-file work directory for e2e network tests, with the hooks every such file needs:
+ * receivers still running are killed after each test, and at the end the directory goes
+ * (rm -rf: node's recursive rmSync is slow on 10,000 files). `fresh(tag)` is a new path in it.
+ */
+export function netWorkDir(name: string): { work: string; fresh: (tag: string) => string } {
+  const work = workDir(name);
+  let n = 0;
+  afterEach(async () => {
+    await killAllReceivers();
+  });
+  afterAll(async () => {
+    await killAllReceivers();
+    Bun.spawnSync(["rm", "-rf", "--", work]);
+  }, 60_000);
+  return { work, fresh: (tag: string): string => join(work, `${tag}-${++n}`) };
 }
