@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, openSync, closeSync, ftruncateSync, writeSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parseJson } from "../helpers/cli.ts";
-import { expectBothExit, netWorkDir, killSenderAt, partialSize, runSender, startReceiver, transfer } from "../helpers/net.ts";
+import { expectBothExit, netWorkDir, RESUME_BIG, resumeSource, killSenderAt, partialSize, runSender, startReceiver, transfer } from "../helpers/net.ts";
 import { expectNetCopy } from "../helpers/net-tree.ts";
 import { MiB, snapshotTree, writeRandom, writeTree } from "../helpers/tree.ts";
 
@@ -106,13 +106,10 @@ describe("send -j N", () => {
 });
 
 describe("send -j 4: resume", () => {
-  const SIZE = 160 * MiB;
+  const SIZE = RESUME_BIG;
   let src: string;
   beforeAll(() => {
-    src = fresh("resume-src");
-    mkdirSync(src);
-    writeRandom(join(src, "big.bin"), SIZE);
-    writeTree(src, { "small.txt": "small\n" });
+    src = resumeSource(fresh("resume-src"));
   }, 60_000);
 
   test("the sender SIGKILLed mid-transfer: a re-run with -j 4 resumes from the contiguous prefix and completes byte-identical", async () => {

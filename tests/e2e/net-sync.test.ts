@@ -13,7 +13,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseJson, startCli, type RunResult } from "../helpers/cli.ts";
-import { expectBothExit, netWorkDir, formatBoth, killSenderAt, netEnv, partialSize, receiverEnds, runSender, startReceiver, transfer } from "../helpers/net.ts";
+import { expectBothExit, netWorkDir, RESUME_BIG, resumeSource, formatBoth, killSenderAt, netEnv, partialSize, receiverEnds, runSender, startReceiver, transfer } from "../helpers/net.ts";
 import { expectNetCopy } from "../helpers/net-tree.ts";
 import { diffTrees, MiB, snapshotTree, writeRandom, writeTree } from "../helpers/tree.ts";
 
@@ -249,14 +249,11 @@ function isLink(p: string): boolean {
 }
 
 describe("resume", () => {
-  const SIZE = 160 * MiB;
+  const SIZE = RESUME_BIG;
   let src: string;
   beforeAll(() => {
-    src = fresh("resume-src");
-    mkdirSync(src);
-    writeRandom(join(src, "big.bin"), SIZE);
-    writeTree(src, { "small.txt": "small\n" });
-  });
+    src = resumeSource(fresh("resume-src"));
+  }, 60_000);
 
   test("the sender SIGKILLed at several points: re-runs resume from the verified prefix", async () => {
     const dst = fresh("resume-dst");

@@ -15,11 +15,12 @@
  */
 import { afterAll, afterEach } from "bun:test";
 import type { Subprocess } from "bun";
-import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { cliCommand, defaultCwd, formatResult, runCli, startCli, type RunResult } from "./cli.ts";
 import { workDir } from "./e2e.ts";
+import { writeRandom, writeTree } from "./tree.ts";
 
 /** The shared secret the tests use unless a test picks another. */
 export const TEST_SECRET = "correct horse battery staple: uring-sync tests";
@@ -478,4 +479,15 @@ export function netWorkDir(name: string): { work: string; fresh: (tag: string) =
     Bun.spawnSync(["rm", "-rf", "--", work]);
   }, 60_000);
   return { work, fresh: (tag: string): string => join(work, `${tag}-${++n}`) };
+}
+
+/** Size of the big file in the resume tests' source tree. */
+export const RESUME_BIG = 160 * 1024 * 1024;
+
+/** The resume tests' source tree: `fresh(tag)` made with big.bin (RESUME_BIG random bytes) and small.txt. */
+export function resumeSource(dir: string): string {
+  mkdirSync(dir);
+  writeRandom(join(dir, "big.bin"), RESUME_BIG);
+  writeTree(dir, { "small.txt": "small\n" });
+  return dir;
 }
