@@ -8,6 +8,8 @@
  * SIGINT/SIGTERM (temporaries cleaned, exit 130) and the exit code: after one completed
  * session (the default) 0 if everything was stored, 1 if some files failed.
  */
+import { statSync } from "node:fs";
+import { UsageError } from "../errors.ts";
 import { parseHostPort } from "../net/address.ts";
 import { InterruptedError, runRecv, type RecvResult } from "../net/session.ts";
 import { displaySafe } from "../net/wire.ts";
@@ -83,11 +85,18 @@ function summary(r: RecvResult): string {
   return `${parts.join(", ")} — ${cryptoText(r.layer, r.cipher)} from ${r.peer}${r.streams > 1 ? `, ${r.streams} streams` : ""}${r.rekeys > 0 ? `, ${r.rekeys} re-keys` : ""}`;
 }
 
+/** Refused before listening (and before a code is made up): a DST that can never hold a tree. */
+function checkDst(dst: string): void {
+  const st = statSync(dst, { throwIfNoEntry: false });
+  if (st !== undefined && !st.isDirectory()) throw new UsageError(`DST ${dst} exists and is not a directory: cannot receive a tree into it`);
+}
+
 async function runRecvCommand(args: Parsed): Promise<number> {
   const quiet = bool(args, "quiet");
   const json = bool(args, "json");
   const sec = securityFromArgs(args);
   const listen = parseHostPort(String(args.listen), "--listen", true);
+  checkDst(String(args.dst));
   const { secret, generated } = await secretFromArgs(args, "recv");
   const showProgress = process.stderr.isTTY === true && !quiet && !json && process.env.URING_SYNC_NO_PROGRESS !== "1";
   const bar = showProgress ? new ReceiveProgress() : null;

@@ -4,7 +4,7 @@
  * unavailable (a private mount namespace hides the library file) to prove the fallback.
  */
 import { beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -71,6 +71,21 @@ describe("uring-sync CLI shell", () => {
     expect(r.stderr).toContain("70000");
     expect(cli("send", "src", "host:70000").code).toBe(2);
     expect(cli("send", "src", "::1:7000").stderr).toContain("[::1]");
+  });
+
+  test("recv into a DST that is a file (or a symlink to one) is refused before listening", () => {
+    const dir = mkdtempSync(join(tmpdir(), "usync-cli-"));
+    writeFileSync(join(dir, "afile"), "x");
+    symlinkSync("afile", join(dir, "alink"));
+    for (const dst of ["afile", "alink"]) {
+      // A timeout, so that a receiver which does start listening fails the test instead of hanging it.
+      const r = Bun.spawnSync([BUN, join(ROOT, "src", "cli", "main.ts"), "recv", dst, "--listen", "127.0.0.1:47391"], {
+        cwd: dir, env: { ...process.env, URING_SYNC_SECRET: "x-secret-123" }, stdout: "pipe", stderr: "pipe", timeout: 20_000,
+      });
+      expect(r.exitCode).toBe(2);
+      expect(r.stderr.toString()).toContain(`DST ${dst} exists and is not a directory`);
+      expect(r.stderr.toString()).not.toContain("listening");
+    }
   });
 
   test("a negative queue depth is refused", () => {
