@@ -66,6 +66,11 @@ const SKIP_FRAME = FRAME_HEADER_LENGTH + 4;
  * received chunk: a chunk can hold the sender's whole window of ENTRYs (1000), and
  * answering them all at once made the two ends take turns (each idle while the other
  * worked: a no-op re-run of 100,000 files took the sum of both ends' CPU, not the larger).
+ * One answer send is in flight at a time; answers made meanwhile gather in one buffer,
+ * which goes the moment that send completes, and every answer send is submitted at once
+ * (ring.submitNow), not after the rest of the completion batch: queued 2 KiB sends used to
+ * leave one per turn of the event loop, each turn parsing a whole chunk first, and the
+ * sender's window stayed full for half of a re-run (~250 of 550 ms on small100k).
  */
 const CONTROL_FLUSH_BYTES = 2048;
 /** A WANT frame from offset 0: header + id + offset + no-hash flag. */
@@ -353,6 +358,8 @@ export class RecvEngine implements ChannelSink {
   private hashBuf: Uint8Array | undefined;
   private ctlCur: Pinned | undefined;
   private ctlFill = 0;
+  /** Answer sends on the current channel not completed yet (at most one). */
+  private ctlInFlight = 0;
   private readonly ctlFree = FREE_CONTROL;
   private readonly tsBuf = new Uint8Array(this.times.buffer);
 
@@ -394,6 +401,7 @@ export class RecvEngine implements ChannelSink {
     this.expectToken = token;
     this.ctlCur = undefined;
     this.ctlFill = 0;
+    this.ctlInFlight = 0;
     const mine = flags & ~FLAG_CONTINUATION;
     try {
       if (this.flags >= 0 && mine !== this.flags) throw new ProtocolError("options", "a continuation connection asked for other options than its session");
@@ -460,9 +468,17 @@ export class RecvEngine implements ChannelSink {
   /** `n` bytes were written at controlRoom's offset; enough queued answers go out now. */
   private controlWritten(n: number): void {
     this.ctlFill += n;
-    if (this.ctlFill >= CONTROL_FLUSH_BYTES) this.flushControl();
+    if (this.ctlFill >= CONTROL_FLUSH_BYTES) this.sendAnswers();
   }
 
+  /** Queued answers go now unless an answer send is in flight (its completion sends them). */
+  private sendAnswers(): void {
+    if (this.ctlInFlight > 0 || this.ctlFill === 0) return;
+    this.flushControl();
+    this.loop.ring.submitNow();
+  }
+
+  /** Hands the control buffer to the channel, behind whatever it is sending. */
   private flushControl(): void {
     const buf = this.ctlCur;
     const ch = this.channel;
@@ -472,7 +488,13 @@ export class RecvEngine implements ChannelSink {
       this.ctlFree.push(buf);
       return;
     }
-    ch.send(buf.u8, buf.addr, this.ctlFill, false, () => this.ctlFree.push(buf));
+    this.ctlInFlight++;
+    ch.send(buf.u8, buf.addr, this.ctlFill, false, () => {
+      this.ctlFree.push(buf);
+      if (this.channel !== ch) return;
+      this.ctlInFlight--;
+      if (this.state === "running") this.sendAnswers();
+    });
     this.ctlFill = 0;
   }
 
@@ -500,7 +522,7 @@ export class RecvEngine implements ChannelSink {
     }
     try {
       const n = this.parse(chunk);
-      if (this.state === "running") this.flushControl();
+      if (this.state === "running") this.sendAnswers();
       return n;
     } catch (e) {
       this.fail(e instanceof Error ? e : new Error(String(e)));
@@ -515,6 +537,8 @@ export class RecvEngine implements ChannelSink {
       return;
     }
     if (this.rekeyAnnounced && this.pstate === P_HEADER && this.hdrFill === 0) {
+      // Answers still held back (an answer send was in flight) go before the old connection closes.
+      this.flushControl();
       this.state = "suspended";
       return;
     }

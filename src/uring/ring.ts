@@ -156,6 +156,21 @@ export class Ring {
     return this.enter(0);
   }
 
+  /**
+   * Publish queued SQEs and start them now, from inside a completion handler: never waits,
+   * never reaps or dispatches (so no handler runs re-entrantly). If the kernel wants the CQ
+   * drained first (EBUSY) or a signal interrupts, the SQEs simply go with the next enter.
+   */
+  submitNow(): void {
+    if (this.closed || this.sqeTail === this.published) return;
+    Atomics.store(this.sq, this.mem.sqTail, this.sqeTail);
+    this.published = this.sqeTail;
+    const toSubmit = (this.sqeTail - (this.sqHeadSeen = Atomics.load(this.sq, this.mem.sqHead))) >>> 0;
+    if (toSubmit === 0) return;
+    const r = this.backend.enter(toSubmit, 0, false);
+    if (r < 0 && r !== -E.EINTR && r !== -E.EBUSY && r !== -E.EAGAIN) throw new SysError("io_uring_enter", -r);
+  }
+
   /** Publish queued SQEs and wait until at least `minComplete` completions are ready. */
   submitAndWait(minComplete: number): number {
     return this.enter(minComplete);

@@ -171,6 +171,32 @@ describe.each(BACKENDS)("ring state machine on the %s backend", (backend) => {
     expect(ring.inFlight).toBe(0);
   });
 
+  test("submitNow starts queued ops at once and dispatches no completion (safe inside a handler)", () => {
+    const [r, w] = pipe();
+    const buf = new NativeBuf(4096);
+    try {
+      buf.bytes.set([1, 2, 3, 4, 5]);
+      const rec = new Recorder();
+      const sqe = ring.getSqe();
+      prepWrite(ring, sqe, w, buf.addr, 5, -1);
+      ring.setUserData(sqe, ring.track(rec, 1));
+      ring.submitNow();
+      // The write ran (its bytes are in the pipe) but nobody was called back yet.
+      expect(rec.order.length).toBe(0);
+      const got = new Uint8Array(16);
+      expect(Number(libc.read(r, got, 16))).toBe(5);
+      expect([...got.subarray(0, 5)]).toEqual([1, 2, 3, 4, 5]);
+      ring.drain();
+      expect(rec.res.get(1)).toBe(5);
+      expect(rec.duplicates).toBe(0);
+      ring.submitNow(); // nothing queued: a no-op
+      expect(ring.inFlight).toBe(0);
+    } finally {
+      buf.free();
+      closeAll([r, w]);
+    }
+  });
+
   test("user_data 0 is untracked: completed and dropped; slots are reused", () => {
     const before = ring.inFlight;
     const sqe = ring.getSqe();
