@@ -8,7 +8,9 @@
  * SHA-256 of the content with --checksum, everything with --ignore-times), the metadata a
  * skipped file still needs (mode, and with --checksum the mtime), and the partial files
  * a dropped transfer leaves for resuming (`.NAME.usync-partial`, PARTIAL_SUFFIX): their
- * naming, how much of one can be trusted, and the hash of that prefix.
+ * naming, how much of one can be trusted, and the hash of that prefix. Such a name is
+ * also a legal name for an ordinary file: the caller passes resume = false when the
+ * listing named a file of its own there (looksPartial), and no resume is then offered.
  *
  * Must never: follow a symlink, read or write outside the directory fd it is given, or
  * change anything in dry-run (the caller passes dryRun; metadata updates are the caller's call).
@@ -53,6 +55,14 @@ export type Answer =
 export function partialName(name: string): string | undefined {
   const p = `.${name}${PARTIAL_SUFFIX}`;
   return Buffer.byteLength(p) <= 255 ? p : undefined;
+}
+
+/**
+ * Whether `name` (one path component) has the form of a partial name, `.X.usync-partial`:
+ * a listed entry of that name is the sender's own file, never one of our partials.
+ */
+export function looksPartial(name: string): boolean {
+  return name.endsWith(PARTIAL_SUFFIX) && name.length > PARTIAL_SUFFIX.length + 1 && name.charCodeAt(0) === 0x2e;
 }
 
 function mtimeNsOf(st: StatBuf): bigint {
@@ -110,16 +120,17 @@ export function trustedPrefix(partialSize: number, partialMtimeNs: bigint, f: Fi
 /**
  * WANT or SKIP for a file ENTRY whose final name is `name` in `dirfd`. `st` and `buf` are
  * scratch (a statx buffer and a read buffer for hashing). Synchronous: hashing with
- * --checksum reads the whole existing file (only when the sizes are equal).
+ * --checksum reads the whole existing file (only when the sizes are equal). `resume`
+ * false: the partial name is not ours to resume from (WANT is then from 0).
  */
-export function agreeFile(dirfd: number, name: string, f: FileFacts, o: AgreeOptions, st: StatBuf, buf: Uint8Array): Answer {
+export function agreeFile(dirfd: number, name: string, f: FileFacts, o: AgreeOptions, st: StatBuf, buf: Uint8Array, resume = true): Answer {
   const r = lstatAt(dirfd, nameZ(name), st);
   if (r === 0 && st.type === S.IFREG && !o.checksum && !o.ignoreTimes) {
     // The common case of a re-run, once per file: no objects made (decideFile's rules).
     if (st.size === f.size && mtimeNsOf(st) === f.mtimeNs) {
       return (st.perm & 0o777) === f.mode ? SKIP_SAME : SKIP_MODE;
     }
-    return o.dryRun ? WANT_ALL : resumeOffer(dirfd, name, f, st, buf);
+    return o.dryRun || !resume ? WANT_ALL : resumeOffer(dirfd, name, f, st, buf);
   }
   if (r === 0) {
     const src = factsOf(f.size, f.mode, f.mtimeNs, S.IFREG);
@@ -132,12 +143,12 @@ export function agreeFile(dirfd: number, name: string, f: FileFacts, o: AgreeOpt
       if (h !== undefined && Buffer.compare(h, f.hash) === 0) return { kind: "skip", modeDiffers: dst.perm !== f.mode, mtimeDiffers: !sameTime };
     }
     // A directory where the file goes: the caller removes it with --delete (else storing fails).
-    if (d === "replace-dir" || d === "conflict") return { ...(o.dryRun ? { kind: "want" as const, offset: 0 } : resumeOffer(dirfd, name, f, st, buf)), dirInTheWay: true };
+    if (d === "replace-dir" || d === "conflict") return { ...(o.dryRun || !resume ? { kind: "want" as const, offset: 0 } : resumeOffer(dirfd, name, f, st, buf)), dirInTheWay: true };
   } else if (r !== -E.ENOENT && r !== -E.ENOTDIR) {
     // Cannot look: want it; storing it will report the real problem.
     return { kind: "want", offset: 0 };
   }
-  return o.dryRun ? { kind: "want", offset: 0 } : resumeOffer(dirfd, name, f, st, buf);
+  return o.dryRun || !resume ? { kind: "want", offset: 0 } : resumeOffer(dirfd, name, f, st, buf);
 }
 
 /** WANT from the end of a usable partial (with its prefix hash), else from 0. */

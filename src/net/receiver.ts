@@ -9,22 +9,27 @@
  * WRITE, mtime, then link/rename to the final name: a file only ever appears under its
  * final name complete), symlinks, hard links, directories (their modes and times last),
  * limits on entries, open files and memory, the REPORT, and cleaning up after a failure
- * (no temporary is left behind; O_TMPFILE ones vanish by themselves).
+ * (no temporary is left behind; O_TMPFILE ones vanish by themselves). Large files are
+ * received under their partial name (agree.ts) unless the listing names a file of its
+ * own there (`claimed`); a partial name is renamed, kept or removed only while it still
+ * refers to the inode this session created or resumed (docs/PROTOCOL.md 8.7).
  *
- * Must never: follow a symlink, write outside DST, create device nodes or FIFOs, keep
- * setuid/setgid/sticky bits, hold more than the memory cap of peer data, or let a peer's
- * mistake crash the process: anything wrong is a ProtocolError that ends the session.
+ * Must never: follow a symlink, write outside DST, touch under a partial name anything
+ * it did not create there (a listed file of that name is the sender's), create device
+ * nodes or FIFOs, keep setuid/setgid/sticky bits, hold more than the memory cap of peer
+ * data, or let a peer's mistake crash the process: anything wrong is a ProtocolError
+ * that ends the session.
  */
 import { timingSafeEqual } from "node:crypto";
 import { E } from "../../ffi/errno.ts";
 import { cstr, errno, libc } from "../../ffi/libc.ts";
-import { AT, IOSQE, O, S } from "../../ffi/structs.ts";
+import { AT, IOSQE, O, RENAME, S } from "../../ffi/structs.ts";
 import { ProtocolError, SysError } from "../errors.ts";
 import { prepClose, prepLinkat, prepRenameat, prepUnlinkat, prepWrite, sqeSetFlags } from "../uring/prep.ts";
 import { UNTRACKED, type CompletionTarget } from "../uring/ring.ts";
 import { Filter } from "../copy/filter.ts";
 import { fstatx, lstatAt, readlinkAt, StatBuf } from "../copy/sys.ts";
-import { agreeFile, applySkipMeta, partialName, RESUME_MIN } from "./agree.ts";
+import { agreeFile, applySkipMeta, looksPartial, PARTIAL_SUFFIX, partialName, RESUME_MIN } from "./agree.ts";
 import { Coverage } from "./coverage.ts";
 import type { Channel, ChannelSink } from "./channel.ts";
 import { removeTree } from "../copy/remove.ts";
@@ -75,6 +80,13 @@ const SKIP_FRAME = FRAME_HEADER_LENGTH + 4;
 const CONTROL_FLUSH_BYTES = 2048;
 /** A WANT frame from offset 0: header + id + offset + no-hash flag. */
 const WANT_ALL_FRAME = FRAME_HEADER_LENGTH + 13;
+/**
+ * Paths of listed entries named like a partial (`.X.usync-partial`) remembered per
+ * session, in characters. They are rare; past this the session uses no partial name at
+ * all (every large file then lands through an ordinary temporary, without resume), so
+ * memory stays bounded whatever the listing holds.
+ */
+const MAX_CLAIMED_CHARS = 256 * 1024;
 
 export const DEFAULT_LIMITS: ReceiverLimits = {
   maxEntries: 50_000_000,
@@ -250,8 +262,18 @@ class DstFile implements CompletionTarget {
   direct = false;
   /** direct: the (incomplete) file exists on disk and must be removed unless completed. */
   directOnDisk = false;
-  /** Received under its partial name (tmpName is `.NAME.usync-partial`): kept for resuming if the session drops. */
+  /** Under its partial name now (tmpName is `.NAME.usync-partial`): kept for resuming if the session drops. */
   partial = false;
+  /** Created as a partial (0600, so a later run can open it): the real mode is applied when complete. */
+  modeAtEnd = false;
+  /** The partial's path (the key in RecvEngine.partials) while it is under that name. */
+  partialRel: string | undefined;
+  /** The partial's inode: its name is used (rename, unlink, keep) only while it still refers to it. */
+  pIno = -1;
+  pDevMajor = -1;
+  pDevMinor = -1;
+  /** Its partial name stopped referring to it (replaced from outside): it lands from its fd. */
+  nameLost = false;
   /** The WANT offset: the first DATA/HOLE starts here (resume) or at 0 (the sender restarts). */
   resumeFrom = 0;
   /** A DATA or HOLE frame for this file has arrived. */
@@ -355,6 +377,13 @@ export class RecvEngine implements ChannelSink {
   private readonly includes: string[] = [];
   private filter: Filter | undefined;
   private readonly st = new StatBuf();
+  /** Paths of listed entries named like a partial (looksPartial): never used as one of ours this session. */
+  private readonly claimed = new Set<string>();
+  private claimedChars = 0;
+  /** More than MAX_CLAIMED_CHARS of such paths: no partial names at all for the rest of the session. */
+  private claimsFull = false;
+  /** Files under their partial name now, by the partial's path. */
+  private readonly partials = new Map<string, DstFile>();
   private hashBuf: Uint8Array | undefined;
   private ctlCur: Pinned | undefined;
   private ctlFill = 0;
@@ -866,6 +895,7 @@ export class RecvEngine implements ChannelSink {
     if (++this.entries > this.limits.maxEntries) throw new ProtocolError("limit", `more than ${this.limits.maxEntries} entries in one session`);
     if (this.ids.has(m.id) || this.files.has(m.id)) throw new ProtocolError("frame", `ENTRY id ${m.id} used twice`);
     this.seen?.add(m.path);
+    if (m.path.endsWith(PARTIAL_SUFFIX)) this.claimPartialName(m.path);
     // Taken now, in ENTRY order (the table stays dense for a sender counting up); the path
     // is set when the file is done.
     this.ids.set(m.id, NO_PATH);
@@ -920,11 +950,13 @@ export class RecvEngine implements ChannelSink {
       return;
     }
     let offset = 0;
+    // Large files in want mode go under their partial name, unless the listing named a file of its own there.
+    const pname = !this.push && size >= RESUME_MIN ? this.partialNameFor(rel, parent.name) : undefined;
     if (!this.push) {
       // Want mode: what does DST hold? (A new, staged directory holds nothing.)
       const answer = parent.dir.staged
         ? { kind: "want" as const, offset: 0, prefixHash: undefined }
-        : agreeFile(parent.dir.fd, parent.name, { size, mode, mtimeNs, hash }, this.sync, this.st, (this.hashBuf ??= new Uint8Array(1024 * 1024)));
+        : agreeFile(parent.dir.fd, parent.name, { size, mode, mtimeNs, hash }, this.sync, this.st, (this.hashBuf ??= new Uint8Array(1024 * 1024)), pname !== undefined);
       if (answer.kind === "skip") {
         if (!this.sync.dryRun && (answer.modeDiffers || answer.mtimeDiffers)) {
           const f = applySkipMeta(parent.dir.fd, parent.name, answer.modeDiffers ? mode : undefined, answer.mtimeDiffers ? (fd) => this.setTimes(fd, null, mtimeNs, false) : undefined);
@@ -961,11 +993,13 @@ export class RecvEngine implements ChannelSink {
       else this.queueControl(encodeMessage({ type: "want", id, offset: BigInt(offset), prefixHash: answer.prefixHash }));
     }
     const f = new DstFile(this, id, rel, parent.dir, parent.name, size, mode, mtimeNs, this.names.get());
-    const pname = !this.push && size >= RESUME_MIN ? partialName(parent.name) : undefined;
     if (pname !== undefined) {
       // Large: received under its partial name, renamed when complete; kept if the session drops.
       f.partial = true;
+      f.modeAtEnd = true;
       f.tmpName = pname;
+      f.partialRel = siblingPath(rel, pname);
+      this.partials.set(f.partialRel, f);
       f.resumeFrom = offset;
       f.next = offset;
       f.dataEnd = offset;
@@ -991,7 +1025,14 @@ export class RecvEngine implements ChannelSink {
     let fd: number;
     if (f.partial) {
       fd = this.openPartial(f);
-      if (fd >= 0) f.tmpOnDisk = true;
+      if (fd >= 0) {
+        f.tmpOnDisk = true;
+        if (fstatx(fd, this.st) === 0) {
+          f.pIno = this.st.ino;
+          f.pDevMajor = this.st.devMajor;
+          f.pDevMinor = this.st.devMinor;
+        }
+      }
       this.opsInFlight++;
       this.onFileOp(f, fd, TAG_OPEN);
       return;
@@ -1029,6 +1070,78 @@ export class RecvEngine implements ChannelSink {
     if (libc.unlinkat(f.dir.fd, name, 0) !== 0 && errno() !== E.ENOENT) return -errno();
     const fd = libc.openat(f.dir.fd, name, O.WRONLY | O.CREAT | O.EXCL | O.CLOEXEC | O.NOFOLLOW, 0o600);
     return fd < 0 ? -errno() : fd;
+  }
+
+  /**
+   * `name`'s partial name, or undefined: too long, or the listing named an entry of its
+   * own there (or more such entries than are remembered): that name is the sender's.
+   */
+  private partialNameFor(rel: string, name: string): string | undefined {
+    const p = partialName(name);
+    if (p === undefined || this.claimsFull) return undefined;
+    return this.claimed.has(siblingPath(rel, p)) ? undefined : p;
+  }
+
+  /**
+   * A listed entry's path ends like a partial name: if it is one, no file of this session
+   * uses it as its partial from now on, and a file under it now moves aside first (the
+   * entry will land there, and the file must not be renamed, kept or removed by that name).
+   */
+  private claimPartialName(rel: string): void {
+    if (!looksPartial(rel.slice(rel.lastIndexOf("/") + 1))) return;
+    if (this.claimedChars + rel.length <= MAX_CLAIMED_CHARS) {
+      this.claimed.add(rel);
+      this.claimedChars += rel.length;
+    } else this.claimsFull = true;
+    const f = this.partials.get(rel);
+    if (f !== undefined) this.moveAside(f);
+  }
+
+  /**
+   * `f`, under its partial name, goes on under an ordinary temporary name (renamed only
+   * while the partial name is still its inode), no longer kept for resuming. If the name
+   * is not its inode any more, it is never used again: `f` lands from its fd.
+   */
+  private moveAside(f: DstFile): void {
+    this.unlistPartial(f);
+    f.partial = false;
+    if (!f.tmpOnDisk) return;
+    const tmp = this.tempName();
+    if (this.ownsPartialName(f) && libc.renameat2(f.dir.fd, cstr(f.tmpName as string), f.dir.fd, cstr(tmp), RENAME.NOREPLACE) === 0) {
+      f.tmpName = tmp;
+      return;
+    }
+    f.tmpOnDisk = false;
+    f.nameLost = true;
+  }
+
+  private unlistPartial(f: DstFile): void {
+    if (f.partialRel !== undefined && this.partials.get(f.partialRel) === f) this.partials.delete(f.partialRel);
+    f.partialRel = undefined;
+  }
+
+  /** Whether `f`'s partial name still refers to the inode it created or resumed (never followed). */
+  private ownsPartialName(f: DstFile): boolean {
+    const st = this.st;
+    return f.pIno >= 0 && lstatAt(f.dir.fd, cstr(f.tmpName as string), st) === 0 && st.ino === f.pIno && st.devMajor === f.pDevMajor && st.devMinor === f.pDevMinor;
+  }
+
+  /**
+   * A complete file under its partial name: renamed over its final name while that
+   * partial name is still its inode (synchronously: nothing can take the name between the
+   * check and the rename); otherwise it lands from its fd, and the name is left alone.
+   */
+  private landPartial(f: DstFile): void {
+    this.unlistPartial(f);
+    if (f.partial && this.ownsPartialName(f)) {
+      if (libc.renameat2(f.dir.fd, cstr(f.tmpName as string), f.dir.fd, cstr(f.name), 0) === 0) f.tmpOnDisk = false;
+      else f.failure ??= recvFailure(new SysError("rename", errno(), f.rel), f.rel);
+      this.closeFile(f);
+      return;
+    }
+    f.partial = false;
+    f.tmpOnDisk = false;
+    this.replaceExisting(f);
   }
 
   /** `.usync-tmp-<session>-<n>`: never a name a finished file is stored under by us. */
@@ -1152,7 +1265,7 @@ export class RecvEngine implements ChannelSink {
       this.closeFile(f);
       return;
     }
-    if (f.partial && libc.fchmod(f.fd, f.mode) !== 0) {
+    if (f.modeAtEnd && libc.fchmod(f.fd, f.mode) !== 0) {
       f.failure = recvFailure(new SysError("chmod", errno(), f.rel), f.rel);
       this.closeFile(f);
       return;
@@ -1169,6 +1282,7 @@ export class RecvEngine implements ChannelSink {
       return;
     }
     f.state = ST_LINKING;
+    if (f.partial || f.nameLost) return this.landPartial(f);
     this.submitLink(f);
   }
 
@@ -1187,13 +1301,23 @@ export class RecvEngine implements ChannelSink {
     this.opsInFlight++;
   }
 
-  /** The final name exists: give the new file a temporary name and rename it over the old. */
+  /**
+   * The final name exists (or a partial's own name is no longer its own): give the file a
+   * temporary name through its fd and rename that over the final name.
+   */
   private replaceExisting(f: DstFile): void {
     const tmp = this.tempName();
     const t = cstr(tmp);
-    const r = this.linkMode === "empty-path"
+    const link = (): number => this.linkMode === "empty-path"
       ? libc.linkat(f.fd, this.emptyPath.u8, f.dir.fd, t, AT.EMPTY_PATH)
       : libc.linkat(AT.FDCWD, cstr(`/proc/self/fd/${f.fd}`), f.dir.fd, t, AT.SYMLINK_FOLLOW);
+    let r = link();
+    if (r !== 0 && errno() === E.ENOENT && this.linkMode === "empty-path") {
+      // A partial landing from its fd may be the first link of the session: AT_EMPTY_PATH
+      // needs CAP_DAC_READ_SEARCH, /proc/self/fd does not.
+      this.linkMode = "proc";
+      r = link();
+    }
     if (r !== 0) {
       f.failure ??= recvFailure(new SysError("link", errno(), f.rel), f.rel);
       this.closeFile(f);
@@ -1209,6 +1333,12 @@ export class RecvEngine implements ChannelSink {
 
   private closeFile(f: DstFile): void {
     f.state = ST_CLOSING;
+    this.unlistPartial(f);
+    if (f.partial && f.tmpOnDisk) {
+      // A failed partial: removed by name only while the name is still its own (synchronously).
+      if (this.ownsPartialName(f)) libc.unlinkat(f.dir.fd, cstr(f.tmpName as string), 0);
+      f.tmpOnDisk = false;
+    }
     if (f.fd >= 0) {
       // Nothing waits for the close: no completion unless it fails (and then nothing to do).
       const ring = this.loop.ring;
@@ -1238,6 +1368,7 @@ export class RecvEngine implements ChannelSink {
     f.state = ST_DONE;
     f.counted = true;
     this.files.delete(f.id);
+    this.unlistPartial(f);
     if (f.ended) this.finishing--;
     this.names.put(f.slot);
     const ok = f.failure === undefined && !f.aborted;
@@ -1613,7 +1744,8 @@ export class RecvEngine implements ChannelSink {
         f.fd = -1;
       }
       if (f.tmpOnDisk && f.tmpName !== undefined) {
-        libc.unlinkat(f.dir.fd, cstr(f.tmpName), 0);
+        // A partial's name may have been taken by a listed file meanwhile: never removed then.
+        if (!f.partial || this.ownsPartialName(f)) libc.unlinkat(f.dir.fd, cstr(f.tmpName), 0);
         f.tmpOnDisk = false;
       }
       if (f.directOnDisk) {
@@ -1625,6 +1757,7 @@ export class RecvEngine implements ChannelSink {
       this.dest.release(f.dir);
     }
     this.files.clear();
+    this.partials.clear();
     // Only complete files are left in the staged directories: put them in place.
     for (const { rel, error } of this.dest.finishStaging()) this.failures.push(recvFailure(error, rel));
     if (this.dataOp !== undefined) {
@@ -1640,6 +1773,12 @@ export class RecvEngine implements ChannelSink {
    * resumes from its end; too short a prefix is not worth keeping.
    */
   private keepPartial(f: DstFile): void {
+    // Truncated and marked through the fd, but only while its name is still its own: a
+    // name taken by a listed file is left alone (and the inode goes with the fd).
+    if (!this.ownsPartialName(f)) {
+      f.tmpOnDisk = false;
+      return;
+    }
     let prefix = this.dataFile === f && this.dataOp !== undefined ? Math.min(this.dataOp.off, f.next) : f.next;
     for (const op of f.waiting) prefix = Math.min(prefix, op.off);
     // Bytes a data stream was still reading are claimed but not on disk.
@@ -1902,6 +2041,12 @@ class PathArena {
 
 function fstatxOk(fd: number, st: StatBuf): boolean {
   return fstatx(fd, st) === 0 && st.type === S.IFREG;
+}
+
+/** The path of `name` in the same directory as `rel`. */
+function siblingPath(rel: string, name: string): string {
+  const i = rel.lastIndexOf("/");
+  return i < 0 ? name : `${rel.slice(0, i + 1)}${name}`;
 }
 
 function depth(rel: string): number {

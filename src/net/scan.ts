@@ -4,7 +4,8 @@
  *
  * Owns: directory fds (one per directory on the current path, closed when the walk
  * leaves it and no file found in it is still waiting to be opened), reading entries with
- * getdents64 (raw name bytes, d_type, inode order for the disk), lstat-like metadata with
+ * getdents64 (raw name bytes, d_type, inode order for the disk; names like a receiver's
+ * partial, `.X.usync-partial`, first: see readDir), lstat-like metadata with
  * statx(AT_SYMLINK_NOFOLLOW), reading symlink targets, and opening regular files for
  * reading (O_NOFOLLOW: an entry swapped for a symlink after the walk saw it is refused,
  * not followed). With `deferOpen`, a file is opened only when the caller asks (openFile):
@@ -66,6 +67,19 @@ interface Dirent {
   name: Uint8Array;
   ino: number;
   type: number;
+  /** Named like a receiver's partial (`.X.usync-partial`): listed before the other entries. */
+  partialLike: boolean;
+}
+
+/** ".usync-partial" (agree.ts PARTIAL_SUFFIX) as bytes. */
+const PARTIAL_SUFFIX_BYTES = Buffer.from(".usync-partial");
+
+/** Whether `buf[at, end)` is `.X.usync-partial` (X not empty). */
+function partialLike(buf: Uint8Array, at: number, end: number): boolean {
+  const n = PARTIAL_SUFFIX_BYTES.length;
+  if (end - at < n + 2 || buf[at] !== 0x2e || buf[end - 1] !== 0x6c) return false;
+  for (let i = 0; i < n; i++) if (buf[end - n + i] !== PARTIAL_SUFFIX_BYTES[i]) return false;
+  return true;
 }
 
 /** A directory fd shared by the walk and the files found in it whose open is deferred. */
@@ -155,7 +169,12 @@ export class Scanner {
     return v.getBigInt64(STATX.mtime + STATX.tsSec, true) * 1_000_000_000n + BigInt(v.getUint32(STATX.mtime + STATX.tsNsec, true));
   }
 
-  /** Every entry of a directory, by inode number (the disk's order), "." and ".." left out. */
+  /**
+   * Every entry of a directory, by inode number (the disk's order), "." and ".." left out;
+   * names like a receiver's partial come first, so the receiver knows such a name is a
+   * file of the listing before a large file of the same directory could use it as its
+   * partial (docs/PROTOCOL.md 8.7).
+   */
   private readDir(fd: number, shown: string): Dirent[] {
     const out: Dirent[] = [];
     const buf = this.dents.u8;
@@ -173,11 +192,11 @@ export class Scanner {
         while (buf[end] !== 0) end++;
         const len = end - at - 19;
         const dot = buf[at + 19] === 0x2e && (len === 1 || (len === 2 && buf[at + 20] === 0x2e));
-        if (!dot) out.push({ name: buf.slice(at + 19, end), ino, type });
+        if (!dot) out.push({ name: buf.slice(at + 19, end), ino, type, partialLike: partialLike(buf, at + 19, end) });
         at += reclen;
       }
     }
-    out.sort((a, b) => a.ino - b.ino);
+    out.sort((a, b) => (a.partialLike === b.partialLike ? a.ino - b.ino : a.partialLike ? -1 : 1));
     return out;
   }
 

@@ -7,7 +7,7 @@
  * byte-count rules, holes, want mode, and the REPORT.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { closeSync, lstatSync, mkdirSync, openSync, readSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { closeSync, lstatSync, mkdirSync, openSync, readSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { errno, libc } from "../../ffi/libc.ts";
 import { MSG } from "../../ffi/structs.ts";
@@ -381,5 +381,109 @@ describe("the file pipeline", () => {
     expect(r.engine.error?.message).toMatch(/more than 2 files/);
     await r.teardown();
     expect(readdirSync(r.dst)).toEqual([]);
+  });
+});
+
+describe("a listed file named like a partial (.NAME.usync-partial)", () => {
+  const SEC = 1_600_000_000;
+  const fileAt = (id: number, path: string, size: number, mtimeNs = BigInt(SEC) * 1_000_000_000n): WireMessage =>
+    ({ type: "entry", kind: "file", id, mode: 0o644, mtimeNs, size: BigInt(size), path });
+  const big = new Uint8Array(3 * 1024 * 1024 + 5).map((_, i) => (i * 7 + (i >> 12)) & 0xff);
+  const LIT = ".big.usync-partial";
+  /** big's bytes [from, to) as DATA frames of 256 KiB. */
+  const bigData = (id: number, from: number, to: number): WireMessage[] => {
+    const out: WireMessage[] = [];
+    for (let at = from; at < to; at += 256 * 1024) out.push(data(id, at, big.subarray(at, Math.min(to, at + 256 * 1024))));
+    return out;
+  };
+  const wants = (r: Rig) => r.replies().filter((m) => m.type === "want" || m.type === "skip");
+
+  test("listed while big is being received under that name: big moves aside, both land intact", async () => {
+    const r = await rig({ push: false });
+    r.write(fileAt(1, "big", big.length), ...bigData(1, 0, 1024 * 1024));
+    await r.settle(300);
+    expect(lstatSync(join(r.dst, LIT)).size).toBe(1024 * 1024);
+    r.write(fileAt(2, LIT, 6), data(2, 0, enc.encode("mine!\n")), fileEnd(2));
+    await r.settle(300);
+    r.write(...bigData(1, 1024 * 1024, big.length), fileEnd(1), { type: "list-end" });
+    await r.settle();
+    expect(r.engine.error).toBeUndefined();
+    expect(wants(r)).toEqual([{ type: "want", id: 1, offset: 0n }, { type: "want", id: 2, offset: 0n }]);
+    expect(readdirSync(r.dst).sort()).toEqual([LIT, "big"]);
+    expect(readFileSync(join(r.dst, LIT), "utf8")).toBe("mine!\n");
+    expect(Buffer.compare(readFileSync(join(r.dst, "big")), Buffer.from(big))).toBe(0);
+    expect(lstatSync(join(r.dst, "big")).mode & 0o777).toBe(0o644);
+    await r.teardown();
+  });
+
+  for (const got of [512 * 1024, 2 * 1024 * 1024]) test(`a drop after such a file landed (big had ${got} bytes) keeps nothing of big and leaves the listed file alone`, async () => {
+    const r = await rig({ push: false });
+    r.write(fileAt(1, "big", big.length), ...bigData(1, 0, got));
+    await r.settle(300);
+    r.write(fileAt(2, LIT, 6), data(2, 0, enc.encode("mine!\n")), fileEnd(2));
+    await r.settle(300);
+    r.end();
+    await r.settle();
+    expect(r.engine.state).toBe("failed");
+    await r.teardown();
+    expect(readdirSync(r.dst)).toEqual([LIT]);
+    expect(readFileSync(join(r.dst, LIT), "utf8")).toBe("mine!\n");
+  });
+
+  test("listed first: never resumed from (even an exact prefix of big with its mtime), never truncated or removed by a drop", async () => {
+    const prefix = 1536 * 1024;
+    const plantPrefix = (dst: string) => {
+      writeFileSync(join(dst, LIT), big.subarray(0, prefix));
+      utimesSync(join(dst, LIT), SEC, SEC);
+    };
+    // Without the listing naming it, that prefix is a partial of ours, offered for resuming.
+    const own = await rig({ push: false, plant: plantPrefix });
+    own.write(fileAt(1, "big", big.length));
+    await own.settle(300);
+    expect(wants(own)).toMatchObject([{ type: "want", id: 1, offset: BigInt(prefix) }]);
+    own.end();
+    await own.settle();
+    await own.teardown();
+
+    const r = await rig({ push: false, plant: plantPrefix });
+    r.write(fileAt(2, LIT, prefix), fileAt(1, "big", big.length), ...bigData(1, 0, 2 * 1024 * 1024));
+    await r.settle(300);
+    expect(wants(r)).toEqual([{ type: "skip", id: 2 }, { type: "want", id: 1, offset: 0n }]);
+    r.end();
+    await r.settle();
+    expect(r.engine.state).toBe("failed");
+    await r.teardown();
+    expect(readdirSync(r.dst)).toEqual([LIT]);
+    const st = lstatSync(join(r.dst, LIT));
+    expect(st.size).toBe(prefix);
+    expect(st.mtimeMs).toBe(SEC * 1000);
+    expect(Buffer.compare(readFileSync(join(r.dst, LIT)), Buffer.from(big.subarray(0, prefix)))).toBe(0);
+  });
+
+  test("a partial name replaced from outside mid-transfer: big never renames, truncates or removes what is there now", async () => {
+    const r = await rig({ push: false });
+    r.write(fileAt(1, "big", big.length), ...bigData(1, 0, 1024 * 1024));
+    await r.settle(300);
+    writeFileSync(join(r.dst, "foreign"), "not the receiver's\n");
+    renameSync(join(r.dst, "foreign"), join(r.dst, LIT));
+    r.write(...bigData(1, 1024 * 1024, big.length), fileEnd(1), { type: "list-end" });
+    await r.settle();
+    await r.teardown();
+    expect(readFileSync(join(r.dst, LIT), "utf8")).toBe("not the receiver's\n");
+    // Its inode is gone with its name (a file of no links cannot be linked again): reported, never stored with other bytes.
+    expect(readdirSync(r.dst).filter((x) => x !== LIT)).toEqual([]);
+    expect(r.engine.failures.map((f) => f.path)).toEqual(["big"]);
+  });
+
+  test("listed first, then big completes: both land, the listed file untouched", async () => {
+    const r = await rig({ push: false });
+    r.write(fileAt(2, LIT, 6), data(2, 0, enc.encode("mine!\n")), fileEnd(2));
+    r.write(fileAt(1, "big", big.length), ...bigData(1, 0, big.length), fileEnd(1), { type: "list-end" });
+    await r.settle();
+    expect(r.engine.error).toBeUndefined();
+    expect(readdirSync(r.dst).sort()).toEqual([LIT, "big"]);
+    expect(readFileSync(join(r.dst, LIT), "utf8")).toBe("mine!\n");
+    expect(Buffer.compare(readFileSync(join(r.dst, "big")), Buffer.from(big))).toBe(0);
+    await r.teardown();
   });
 });

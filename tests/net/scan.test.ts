@@ -126,3 +126,22 @@ describe("Scanner with deferred opens", () => {
     expect(fdsUnder(root)).toBe(0);
   });
 });
+
+describe("names like a receiver's partial", () => {
+  test("come first in their directory (`.X.usync-partial`, X not empty; not `..usync-partial`, `.usync-partial` or `X.usync-partial`)", () => {
+    const d = mkdtempSync(join(tmpdir(), "usync-scan-"));
+    dirs.push(d);
+    mkdirSync(join(d, "sub"));
+    // Created last: by inode they would come last.
+    const names = ["big", "a.txt", "sub/big", ".usync-partial", "big.usync-partial", "..usync-partial", ".big.usync-partial", "..a.txt.usync-partial", "sub/.big.usync-partial"];
+    for (const n of names) writeFileSync(join(d, n), n);
+    const s = new Scanner(d, undefined, true);
+    const order = walk(s).map((i) => i.rel);
+    s.close();
+    const top = order.filter((r) => !r.startsWith("sub"));
+    expect(top.slice(0, 2).sort()).toEqual(["..a.txt.usync-partial", ".big.usync-partial"].sort());
+    const sub = order.filter((r) => r.startsWith("sub/"));
+    expect(sub[0]).toBe("sub/.big.usync-partial");
+    expect(order.length).toBe(names.length + 1);
+  });
+});
