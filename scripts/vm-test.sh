@@ -3,7 +3,7 @@
 # repository shared read-write at the same path. The host kernel has no kTLS; the guest
 # (Debian 6.1, tls.ko loaded) has.
 #
-#   scripts/vm-test.sh tests/vm/doctor.vm.test.ts [more test files]   # bun test FILES in the guest
+#   scripts/vm-test.sh tests/vm/doctor.vm.ts [more test files]   # bun test FILES in the guest
 #   scripts/vm-test.sh -- bun src/cli/main.ts doctor                  # any command in the guest
 #   scripts/vm-test.sh --check                                        # only check the prerequisites
 #

@@ -56,7 +56,7 @@ describe("doctor report on this machine", () => {
       expect(report.ktls.tlsStat).toBeNull();
     });
   } else {
-    // On a kernel with kTLS (the ktls-vm guest runs tests/vm/doctor.vm.test.ts for the details).
+    // On a kernel with kTLS (the ktls-vm guest runs tests/vm/doctor.vm.ts for the details).
     test("kTLS present here: the ULP attaches and every version x cipher was probed", () => {
       expect(report.ktls.available).toBe(true);
       expect(report.ktls.probes.length).toBe(8);

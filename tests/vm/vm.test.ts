@@ -1,6 +1,6 @@
 /**
  * Host side of the kernel-TLS tests: boots the ktls-vm guest once with scripts/vm-test.sh
- * and runs tests/vm/doctor.vm.test.ts and tests/net/ktls.test.ts there (the host kernel
+ * and runs tests/vm/doctor.vm.ts and tests/net/ktls.test.ts there (the host kernel
  * has no kTLS). Fails, never skips, when qemu or the VM image is missing, with the
  * command that installs them. Emulation (TCG) is slow: this takes about 15-40 s.
  */
@@ -9,7 +9,7 @@ import { join, resolve } from "node:path";
 
 const ROOT = resolve(import.meta.dir, "..", "..");
 const SCRIPT = join(ROOT, "scripts", "vm-test.sh");
-const GUEST_TESTS = ["tests/vm/doctor.vm.test.ts", "tests/net/ktls.test.ts"];
+const GUEST_TESTS = ["tests/vm/doctor.vm.ts", "tests/net/ktls.test.ts"];
 
 test("kTLS VM prerequisites are installed (qemu, the ktls-vm image)", () => {
   const r = Bun.spawnSync(["bash", SCRIPT, "--check"], { cwd: ROOT });

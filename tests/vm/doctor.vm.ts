@@ -1,8 +1,9 @@
 /**
  * doctor under a kernel that HAS kernel TLS: runs inside the ktls-vm guest only
- * (URING_SYNC_IN_VM=1, set by scripts/vm-test.sh). On the host its single placeholder is
- * skipped: tests/vm/vm.test.ts boots the VM, runs this file there, and checks the result,
- * so a host run still fails when these assertions fail.
+ * (URING_SYNC_IN_VM=1, set by scripts/vm-test.sh). Not named *.test.ts, so the host's
+ * `bun test` does not collect it (and reports no skipped test): tests/vm/vm.test.ts boots
+ * the VM, runs this file there, and checks the result, so a host run still fails when these
+ * assertions fail. Run by hand on the host, its one placeholder is skipped.
  *
  * Checks: the tls ULP attaches; TLS_TX and TLS_RX accept keys for TLS 1.2 and 1.3 with
  * AES-128-GCM, AES-256-GCM and ChaCha20-Poly1305; a real TX -> RX round trip (1 KiB and
