@@ -25,7 +25,7 @@ import { E } from "../../ffi/errno.ts";
 import { cstr, errno, libc } from "../../ffi/libc.ts";
 import { AT, IOSQE, O, RENAME, S } from "../../ffi/structs.ts";
 import { ProtocolError, SysError } from "../errors.ts";
-import { prepClose, prepLinkat, prepRenameat, prepUnlinkat, prepWrite, sqeSetFlags } from "../uring/prep.ts";
+import { prepClose, prepLinkat, prepOpenat, prepRenameat, prepUnlinkat, prepWrite, sqeSetFlags } from "../uring/prep.ts";
 import { UNTRACKED, type CompletionTarget } from "../uring/ring.ts";
 import { Filter } from "../copy/filter.ts";
 import { fstatx, lstatAt, readlinkAt, StatBuf } from "../copy/sys.ts";
@@ -120,7 +120,6 @@ export interface RecvStats {
 }
 
 const UTIME_OMIT = 1073741822;
-const DOT = Uint8Array.of(0x2e, 0);
 const TAG_OPEN = 1;
 const TAG_LINK = 2;
 const TAG_UNLINK = 5;
@@ -1015,16 +1014,17 @@ export class RecvEngine implements ChannelSink {
   }
 
   /**
-   * Creates the file, inline (a plain openat). Measured: io_uring always punts O_CREAT and
-   * O_TMPFILE opens to its worker threads, and with a tree streamed directory by directory
-   * those workers spin on the same directory lock; creating inline costs less CPU (about
-   * 10% of the receiver's on 100,000 small files) and no worker hand-off. The data goes
-   * through io_uring (WRITE) as before.
+   * Creates the file through the ring (OPENAT). io_uring always hands O_CREAT and O_TMPFILE
+   * opens to its io-wq worker, and the session allows one (runRecv): the creating (~20 us
+   * of ext4 work per file here) then runs on the other core while this thread parses and
+   * lands other files. With several workers they spun on the same directory's lock, and
+   * inline creating made this thread the bottleneck on small files (100,000 x 4 KiB: 3.2-3.5
+   * s inline, 2.8-3.1 s through the ring with one worker; docs/DESIGN.md). Partials and
+   * named temporaries (a file system without O_TMPFILE) are opened inline.
    */
   private submitOpen(f: DstFile): void {
-    let fd: number;
     if (f.partial) {
-      fd = this.openPartial(f);
+      const fd = this.openPartial(f);
       if (fd >= 0) {
         f.tmpOnDisk = true;
         if (fstatx(fd, this.st) === 0) {
@@ -1037,17 +1037,23 @@ export class RecvEngine implements ChannelSink {
       this.onFileOp(f, fd, TAG_OPEN);
       return;
     }
-    if (f.direct) {
-      // Inside a staged (not yet visible) directory: the final name at once; O_EXCL never
-      // opens anything that exists, O_NOFOLLOW never a symlink.
-      fd = libc.openat(f.dir.fd, f.slot.mem.addr + SLOT_NAME, O.WRONLY | O.CREAT | O.EXCL | O.CLOEXEC | O.NOFOLLOW, f.mode);
-    } else if (this.useTmpfile) {
-      // An unnamed file in the target directory: nothing to clean up if we die.
-      fd = libc.openat(f.dir.fd, DOT, O.TMPFILE | O.WRONLY | O.CLOEXEC, f.mode);
-    } else {
-      f.tmpName = this.tempName();
-      fd = libc.openat(f.dir.fd, cstr(f.tmpName), O.WRONLY | O.CREAT | O.EXCL | O.CLOEXEC | O.NOFOLLOW, f.mode);
+    if (f.direct || this.useTmpfile) {
+      const ring = this.loop.ring;
+      const sqe = ring.getSqe();
+      if (f.direct) {
+        // Inside a staged (not yet visible) directory: the final name at once; O_EXCL never
+        // opens anything that exists, O_NOFOLLOW never a symlink.
+        prepOpenat(ring, sqe, f.dir.fd, f.slot.mem.addr + SLOT_NAME, O.WRONLY | O.CREAT | O.EXCL | O.CLOEXEC | O.NOFOLLOW, f.mode);
+      } else {
+        // An unnamed file in the target directory: nothing to clean up if we die.
+        prepOpenat(ring, sqe, f.dir.fd, f.slot.set(SLOT_TMP, "."), O.TMPFILE | O.WRONLY | O.CLOEXEC, f.mode);
+      }
+      ring.setUserData(sqe, ring.track(f, TAG_OPEN));
+      this.opsInFlight++;
+      return;
     }
+    f.tmpName = this.tempName();
+    const fd = libc.openat(f.dir.fd, cstr(f.tmpName), O.WRONLY | O.CREAT | O.EXCL | O.CLOEXEC | O.NOFOLLOW, f.mode);
     this.opsInFlight++;
     this.onFileOp(f, fd < 0 ? -errno() : fd, TAG_OPEN);
   }
