@@ -83,7 +83,12 @@ describe("send -j N", () => {
     const j = parseJson(t.send);
     // 1500 records of 16 KiB: about 23 MiB per key, so the streams carrying 185 MiB must be replaced.
     expect(j.rekeys as number).toBeGreaterThanOrEqual(2);
-    expect(parseJson(t.recv).streams as number).toBeLessThanOrEqual(4);
+    // The receiver reports the most connections it had open at once. A replaced data stream
+    // and its replacement are separate TCP connections: the replacement's handshake and JOIN
+    // can be read before the end of the stream it replaces (for instance while the receiver
+    // has stopped reading data streams to let its writes catch up), so one more than -j is
+    // possible for a moment; replaced streams must not pile up beyond that.
+    expect(parseJson(t.recv).streams as number).toBeLessThanOrEqual(5);
   }, 240_000);
 
   test("-j 1: one connection, as without data streams", async () => {
