@@ -95,8 +95,13 @@ export function joinToken(hs: HandshakeResult, role: "client" | "server"): Uint8
   return new Uint8Array(createHmac("sha256", c2sKey).update("usync join").update(hs.sessionId).digest());
 }
 
-/** Data streams a receiver takes per session at once (connection 0 not counted). */
-export const MAX_JOINS = 15;
+/**
+ * Data streams a receiver takes per session at once (connection 0 not counted): the 15 of
+ * `-j 16`, plus one, because a data stream replaced for fresh keys is a new connection whose
+ * JOIN can be read before the end of the one it replaces (the receiver may have stopped
+ * reading data streams while its writes catch up); refusing it would fail the session.
+ */
+export const MAX_JOINS = 16;
 
 /** The message for `--crypto kernel` where kTLS is missing (exit 3). */
 export function kernelUnavailable(reason: string): UnsupportedError {
