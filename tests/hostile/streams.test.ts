@@ -9,6 +9,7 @@
 import { afterAll, describe, test } from "bun:test";
 import { killAllReceivers, TEST_SECRET, type Receiver } from "../helpers/net.ts";
 import { runHostileCase, type Allowed, type HostileCase } from "../helpers/net-hostile.ts";
+import { MAX_JOINS } from "../../src/net/session.ts";
 import {
   dataFrame, endList, fileEndFrame, FLAG_JOIN, FLAG_STREAMS, joinFrame, joinTokenOf, KIND, listEndFrame, mustAnnounce, Peer, rawEntry,
 } from "../helpers/net-peer.ts";
@@ -122,16 +123,17 @@ function cases(): HostileCase[] {
       forbidden: ["big.bin"],
     },
     {
-      name: "more data streams than a session takes: the 16th is refused, the session goes on",
+      name: "more data streams than a session takes: the 17th is refused, the session goes on",
       async run(peer, _c, rcv) {
         await mustAnnounce(peer, 1, "big.bin", SIZE);
         const streams: Peer[] = [];
-        for (let i = 0; i < 15; i++) streams.push(await joinStream(peer, rcv));
+        // MAX_JOINS: 15 for -j 16, plus one for a replacement overlapping the stream it replaces.
+        for (let i = 0; i < MAX_JOINS; i++) streams.push(await joinStream(peer, rcv));
         const extra = await Peer.connect(rcv.host, rcv.port);
         const hs = await extra.handshake({ secret: TEST_SECRET, flags: FLAG_STREAMS | FLAG_JOIN });
         if (hs.ok) {
           await extra.send(joinFrame(joinTokenOf(peer.handshakeResult!)), dataFrame(1, 0n, BIG.subarray(0, 1000)));
-          if (!(await extra.waitClosed(5_000))) throw new Error("the receiver kept a 16th data stream open");
+          if (!(await extra.waitClosed(5_000))) throw new Error(`the receiver kept data stream ${MAX_JOINS + 1} open`);
         }
         extra.destroy();
         await streams[3].send(...piece(0, HALF));
