@@ -207,7 +207,7 @@ const REKEY_RESERVE = 8;
 /** With data streams: files from this size on are split, in pieces of this size (docs/PROTOCOL.md 8.8). */
 export const DEFAULT_SPLIT_MIN = 16 * 1024 * 1024;
 export const DEFAULT_PIECE_BYTES = 8 * 1024 * 1024;
-/** Connections per session at most (the receiver takes 15 data streams besides the control connection). */
+/** Connections per session at most (15 data streams besides the control connection; the receiver takes one more while a re-keyed one is replaced). */
 export const MAX_STREAMS = 16;
 
 export class SendEngine implements ChannelSink {
