@@ -40,7 +40,7 @@ import type { Loop } from "./loop.ts";
 import { pinned, recycle, type Pinned } from "./mem.ts";
 import { trace } from "./trace.ts";
 import {
-  capFailures, checkFrameHeader, DATA_FIELDS_LENGTH, decodeSenderMessage, displaySafe, encodeMessage, FLAG_CONTINUATION, FRAME_HEADER_LENGTH,
+  capFailures, checkFrameHeader, DATA_FIELDS_LENGTH, decodeSenderMessage, displaySafe, encodeMessage, FLAG_CONTINUATION, FRAME_HEADER_LENGTH, SplitHeader,
   MAX_FILE_SIZE, MAX_FILTERS, MAX_TEXT_BYTES, MSG_DATA, MSG_HOLE, MSG_JOIN, MSG_SKIP, MSG_WANT, syncOptionsOf, truncateUtf8, type EntryMessage, type FileEntry, type ReportFailure,
   type SenderMessage, type SyncOptions,
 } from "./wire.ts";
@@ -393,8 +393,7 @@ export class RecvEngine implements ChannelSink {
 
   // Parser state.
   private pstate = P_HEADER;
-  private readonly hdr = new Uint8Array(FRAME_HEADER_LENGTH);
-  private hdrFill = 0;
+  private readonly hdr = new SplitHeader();
   private ftype = 0;
   private flen = 0;
   private readonly small = new Uint8Array(8 * 1024 + 64);
@@ -564,7 +563,7 @@ export class RecvEngine implements ChannelSink {
       this.state = "done";
       return;
     }
-    if (this.rekeyAnnounced && this.pstate === P_HEADER && this.hdrFill === 0) {
+    if (this.rekeyAnnounced && this.pstate === P_HEADER && this.hdr.fill === 0) {
       // Answers still held back (an answer send was in flight) go before the old connection closes.
       this.flushControl();
       this.state = "suspended";
@@ -598,21 +597,17 @@ export class RecvEngine implements ChannelSink {
     while (p < end && this.state === "running") {
       switch (this.pstate) {
         case P_HEADER: {
-          if (this.hdrFill === 0 && this.blocked()) return p;
-          if (this.hdrFill === 0 && end - p >= FRAME_HEADER_LENGTH) {
+          if (this.hdr.fill === 0 && this.blocked()) return p;
+          if (this.hdr.fill === 0 && end - p >= FRAME_HEADER_LENGTH) {
             // The whole header in this chunk (nearly always): read in place.
             this.ftype = chunk[p];
             this.flen = ((chunk[p + 1] << 24) | (chunk[p + 2] << 16) | (chunk[p + 3] << 8) | chunk[p + 4]) >>> 0;
             p += FRAME_HEADER_LENGTH;
           } else {
-            const take = Math.min(FRAME_HEADER_LENGTH - this.hdrFill, end - p);
-            this.hdr.set(chunk.subarray(p, p + take), this.hdrFill);
-            this.hdrFill += take;
-            p += take;
-            if (this.hdrFill < FRAME_HEADER_LENGTH) break;
-            this.hdrFill = 0;
-            this.ftype = this.hdr[0];
-            this.flen = ((this.hdr[1] << 24) | (this.hdr[2] << 16) | (this.hdr[3] << 8) | this.hdr[4]) >>> 0;
+            p += this.hdr.take(chunk, p, end);
+            if (!this.hdr.complete()) break;
+            this.ftype = this.hdr.type;
+            this.flen = this.hdr.length;
           }
           // Type, direction and length are checked before a single payload byte is kept.
           checkFrameHeader(this.ftype, this.flen, "to-receiver");
@@ -1813,8 +1808,7 @@ export class DataStream implements ChannelSink {
   private joinedOk = false;
   private ended = false;
   private pstate = P_HEADER;
-  private readonly hdr = new Uint8Array(FRAME_HEADER_LENGTH);
-  private hdrFill = 0;
+  private readonly hdr = new SplitHeader();
   private ftype = 0;
   private flen = 0;
   private readonly small = new Uint8Array(64);
@@ -1845,7 +1839,7 @@ export class DataStream implements ChannelSink {
   onClose(clean: boolean): void {
     if (this.ended) return;
     // A data stream ends at a frame boundary, with close_notify (or EOF in plaintext).
-    if (clean && this.joinedOk && this.pstate === P_HEADER && this.hdrFill === 0) this.end(undefined);
+    if (clean && this.joinedOk && this.pstate === P_HEADER && this.hdr.fill === 0) this.end(undefined);
     else this.end(new ProtocolError("peer", clean ? "a data stream ended in the middle of a frame" : "a data stream was closed before the end of the transfer"));
   }
 
@@ -1871,15 +1865,11 @@ export class DataStream implements ChannelSink {
     while (p < end && !this.ended && (e.state === "running" || e.state === "suspended")) {
       switch (this.pstate) {
         case P_HEADER: {
-          if (this.hdrFill === 0 && e.overBudget) return p;
-          const take = Math.min(FRAME_HEADER_LENGTH - this.hdrFill, end - p);
-          this.hdr.set(chunk.subarray(p, p + take), this.hdrFill);
-          this.hdrFill += take;
-          p += take;
-          if (this.hdrFill < FRAME_HEADER_LENGTH) break;
-          this.hdrFill = 0;
-          this.ftype = this.hdr[0];
-          this.flen = ((this.hdr[1] << 24) | (this.hdr[2] << 16) | (this.hdr[3] << 8) | this.hdr[4]) >>> 0;
+          if (this.hdr.fill === 0 && e.overBudget) return p;
+          p += this.hdr.take(chunk, p, end);
+          if (!this.hdr.complete()) break;
+          this.ftype = this.hdr.type;
+          this.flen = this.hdr.length;
           const name = checkFrameHeader(this.ftype, this.flen, "to-receiver");
           if (!this.joinedOk) {
             if (this.ftype !== MSG_JOIN) throw new ProtocolError("frame", `a data stream must start with JOIN, not ${name}`);

@@ -882,14 +882,48 @@ export interface FrameReaderOptions {
 }
 
 /**
+ * A frame header that arrived split across received chunks: its bytes gathered until all 5
+ * are in. One piece shared by every parser of the stream (FrameReader and the receiver's).
+ */
+export class SplitHeader {
+  readonly bytes = new Uint8Array(FRAME_HEADER_LENGTH);
+  /** Bytes gathered so far (0: no header in progress). */
+  fill = 0;
+
+  /** Takes what it can of the header from chunk[p, end); returns how many bytes it took. */
+  take(chunk: Uint8Array, p: number, end: number): number {
+    const n = Math.min(FRAME_HEADER_LENGTH - this.fill, end - p);
+    this.bytes.set(chunk.subarray(p, p + n), this.fill);
+    this.fill += n;
+    return n;
+  }
+
+  /** Whether the header is whole; if so, the next take() starts a new one. */
+  complete(): boolean {
+    if (this.fill < FRAME_HEADER_LENGTH) return false;
+    this.fill = 0;
+    return true;
+  }
+
+  get type(): number {
+    return this.bytes[0];
+  }
+
+  /** The payload length, big-endian (not checked: that is the caller's checkFrameHeader). */
+  get length(): number {
+    const b = this.bytes;
+    return ((b[1] << 24) | (b[2] << 16) | (b[3] << 8) | b[4]) >>> 0;
+  }
+}
+
+/**
  * Splits a byte stream into frames. Memory is bounded: at most one partial frame
  * (≤ 5 + MAX_FRAME_PAYLOAD bytes), allocated only after its header passed the limits.
  */
 export class FrameReader {
   private readonly direction: Direction;
   private readonly copy: boolean;
-  private readonly header = new Uint8Array(FRAME_HEADER_LENGTH);
-  private headerFill = 0;
+  private readonly header = new SplitHeader();
   private partial: Uint8Array | undefined;
   private partialType = 0;
   private partialFill = 0;
@@ -902,7 +936,7 @@ export class FrameReader {
 
   /** Bytes of an incomplete frame held between push() calls. */
   get bufferedBytes(): number {
-    return this.headerFill + (this.partial === undefined ? 0 : this.partialFill);
+    return this.header.fill + (this.partial === undefined ? 0 : this.partialFill);
   }
 
   /** Feeds stream bytes; returns the frames they complete, in order. */
@@ -953,14 +987,10 @@ export class FrameReader {
         this.partial = undefined;
         continue;
       }
-      if (this.headerFill > 0 || end - p < FRAME_HEADER_LENGTH) {
-        const take = Math.min(FRAME_HEADER_LENGTH - this.headerFill, end - p);
-        this.header.set(chunk.subarray(p, p + take), this.headerFill);
-        this.headerFill += take;
-        p += take;
-        if (this.headerFill < FRAME_HEADER_LENGTH) break;
-        this.headerFill = 0;
-        this.startFrame(this.header[0], this.checkHeader(this.header, 0), out);
+      if (this.header.fill > 0 || end - p < FRAME_HEADER_LENGTH) {
+        p += this.header.take(chunk, p, end);
+        if (!this.header.complete()) break;
+        this.startFrame(this.header.type, this.checkHeader(this.header.bytes, 0), out);
         continue;
       }
       const len = this.checkHeader(chunk, p);
