@@ -13,6 +13,8 @@ const lib = dlopen("libc.so.6", {
   open: { args: ["ptr", "i32", "u32"], returns: "i32" },
   openat: { args: ["i32", "ptr", "i32", "u32"], returns: "i32" },
   close: { args: ["i32"], returns: "i32" },
+  /** (initval, flags): a counter fd; a worker thread's write(8 bytes) wakes a READ on the ring. */
+  eventfd: { args: ["u32", "i32"], returns: "i32" },
   read: { args: ["i32", "ptr", "u64"], returns: FFIType.i64_fast },
   write: { args: ["i32", "ptr", "u64"], returns: FFIType.i64_fast },
   pread: { args: ["i32", "ptr", "u64", "i64"], returns: FFIType.i64_fast },

@@ -24,7 +24,7 @@ const target = opt("--target");
 const runtime = opt("--compile-executable-path");
 
 /** Worker entry files: add new ones here (the build fails loudly if one is missing). */
-const WORKERS = ["src/copy/worker.ts"].filter((w) => existsSync(join(root, w)));
+const WORKERS = ["src/copy/worker.ts", "src/net/hash-worker.ts"].filter((w) => existsSync(join(root, w)));
 
 function git(...a: string[]): string {
   const r = Bun.spawnSync(["git", ...a], { cwd: root, stderr: "ignore" });

@@ -12,12 +12,12 @@
  *
  * Never prints: everything reaches the CLI through the hooks and the returned result.
  */
-import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { E } from "../../ffi/errno.ts";
 import { errno, libc } from "../../ffi/libc.ts";
 import { AT, O, S } from "../../ffi/structs.ts";
 import { SysError } from "../errors.ts";
+import { workerEntry } from "../system/worker-entry.ts";
 import { errorInfo, isFatalErrno, type CopyErrorInfo } from "./errors.ts";
 import { Filter } from "./filter.ts";
 import { runToken, TempNames } from "./place.ts";
@@ -401,7 +401,7 @@ class Run {
    */
   private spawn(i: number): void {
     if (i >= Math.max(1, this.cfg.jobs) || i < this.slots.length || this.finished || this.aborted) return;
-    const worker = new Worker(workerEntry());
+    const worker = new Worker(copyWorkerEntry());
     const slot: Slot = { worker, index: i, ready: false, inflight: 0 };
     this.slots.push(slot);
     worker.onmessage = (m: MessageEvent<WorkerOut>) => this.onWorker(slot, m.data);
@@ -876,18 +876,9 @@ class Run {
   }
 }
 
-/**
- * Where worker.ts is. From source: next to this file. In a `bun build --compile` binary
- * (built with src/copy/worker.ts as an extra entry point, see scripts/build.ts) the bundle
- * is one file and each extra entry point sits in the embedded /$bunfs/root/ tree at its
- * path relative to the entry points' common directory, with a .js extension.
- */
-export function workerEntry(): string {
-  const here = new URL("./worker.ts", import.meta.url);
-  if (!import.meta.url.startsWith("file:///$bunfs/") && !import.meta.dir.startsWith("/$bunfs/")) return here.href;
-  const candidates = ["/$bunfs/root/copy/worker.js", "/$bunfs/root/src/copy/worker.js", "/$bunfs/root/worker.js", `${import.meta.dir}/worker.js`];
-  for (const c of candidates) if (existsSync(c)) return c;
-  return here.href;
+/** Where worker.ts is, from source or in the compiled executable (src/system/worker-entry.ts). */
+export function copyWorkerEntry(): string {
+  return workerEntry(new URL("./worker.ts", import.meta.url), "copy/worker", import.meta);
 }
 
 function lstatRel(rootfd: number, rel: Uint8Array, st: StatBuf): number {
