@@ -92,18 +92,56 @@ function nameZ(name: string): Buffer {
   return zbuf;
 }
 
+/**
+ * An fd for hashing the first `size` bytes of `name` in `dirfd`: a regular file at least
+ * that long, never followed; -1 when it is not one (or cannot be opened).
+ */
+export function openForHash(dirfd: number, name: string, size: number): number {
+  const fd = libc.openat(dirfd, cstr(name), O.RDONLY | O.NOFOLLOW | O.CLOEXEC | O.NONBLOCK | O.NOCTTY, 0);
+  if (fd < 0) return -1;
+  const st = new StatBuf();
+  if (fstatx(fd, st) !== 0 || st.type !== S.IFREG || st.size < size) {
+    libc.close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 /** SHA-256 of the first `size` bytes of `name` in `dirfd` (a regular file, not followed), or undefined. */
 export function hashPrefix(dirfd: number, name: string, size: number, buf: Uint8Array): Uint8Array | undefined {
-  const fd = libc.openat(dirfd, cstr(name), O.RDONLY | O.NOFOLLOW | O.CLOEXEC | O.NONBLOCK | O.NOCTTY, 0);
+  const fd = openForHash(dirfd, name, size);
   if (fd < 0) return undefined;
   try {
-    const st = new StatBuf();
-    if (fstatx(fd, st) !== 0 || st.type !== S.IFREG || st.size < size) return undefined;
     const hex = sha256Fd(fd, size, buf);
     return typeof hex === "string" ? Uint8Array.from(Buffer.from(hex, "hex")) : undefined;
   } finally {
     libc.close(fd);
   }
+}
+
+/**
+ * A hash the answer waits for, too large to compute inline: the caller hands `fd` (its
+ * own, to close) to the hash pool and calls `then` with the digest, or with undefined
+ * when the file could not be read.
+ */
+export interface HashStep {
+  kind: "hash";
+  fd: number;
+  length: number;
+  then(digest: Uint8Array | undefined): Answer | HashStep;
+}
+
+/** Where agreeing hashes: inline up to `inlineMax` bytes, else a HashStep for the caller's pool. */
+interface Hashing {
+  buf: Uint8Array;
+  inlineMax: number;
+}
+
+function hashThen(dirfd: number, name: string, size: number, h: Hashing, then: (d: Uint8Array | undefined) => Answer | HashStep): Answer | HashStep {
+  if (size <= h.inlineMax) return then(hashPrefix(dirfd, name, size, h.buf));
+  const fd = openForHash(dirfd, name, size);
+  if (fd < 0) return then(undefined);
+  return { kind: "hash", fd, length: size, then };
 }
 
 /**
@@ -120,48 +158,65 @@ export function trustedPrefix(partialSize: number, partialMtimeNs: bigint, f: Fi
 /**
  * WANT or SKIP for a file ENTRY whose final name is `name` in `dirfd`. `st` and `buf` are
  * scratch (a statx buffer and a read buffer for hashing). Synchronous: hashing with
- * --checksum reads the whole existing file (only when the sizes are equal). `resume`
- * false: the partial name is not ours to resume from (WANT is then from 0).
+ * --checksum reads the whole existing file (only when the sizes are equal), and a resume
+ * hashes the partial's prefix. `resume` false: the partial name is not ours to resume
+ * from (WANT is then from 0).
  */
 export function agreeFile(dirfd: number, name: string, f: FileFacts, o: AgreeOptions, st: StatBuf, buf: Uint8Array, resume = true): Answer {
+  const a = agreeFileSteps(dirfd, name, f, o, st, { buf, inlineMax: Infinity }, resume);
+  if (a.kind === "hash") throw new Error("agreeFile: a hash step with inline hashing");
+  return a;
+}
+
+/**
+ * agreeFile, except that a hash of more than `h.inlineMax` bytes is not computed here: the
+ * result is then a HashStep, whose `then` gives the answer (or the next HashStep).
+ */
+export function agreeFileSteps(dirfd: number, name: string, f: FileFacts, o: AgreeOptions, st: StatBuf, h: Hashing, resume = true): Answer | HashStep {
   const r = lstatAt(dirfd, nameZ(name), st);
   if (r === 0 && st.type === S.IFREG && !o.checksum && !o.ignoreTimes) {
     // The common case of a re-run, once per file: no objects made (decideFile's rules).
     if (st.size === f.size && mtimeNsOf(st) === f.mtimeNs) {
       return (st.perm & 0o777) === f.mode ? SKIP_SAME : SKIP_MODE;
     }
-    return o.dryRun || !resume ? WANT_ALL : resumeOffer(dirfd, name, f, st, buf);
+    return o.dryRun || !resume ? WANT_ALL : resumeOffer(dirfd, name, f, st, h);
   }
+  const otherwise = (): Answer | HashStep => (o.dryRun || !resume ? { kind: "want", offset: 0 } : resumeOffer(dirfd, name, f, st, h));
   if (r === 0) {
     const src = factsOf(f.size, f.mode, f.mtimeNs, S.IFREG);
     const dst: Facts = { type: st.type, size: st.size, mtimeSec: st.mtimeSec, mtimeNsec: st.mtimeNsec, perm: st.perm & 0o777, uid: 0, gid: 0 };
     const d = decideFile(src, dst, { checksum: o.checksum, ignoreTimes: o.ignoreTimes, delete: false });
     const sameTime = mtimeNsOf(st) === f.mtimeNs;
     if (d === "skip") return { kind: "skip", modeDiffers: dst.perm !== f.mode, mtimeDiffers: false };
-    if (d === "compare" && f.hash !== undefined) {
-      const h = hashPrefix(dirfd, name, f.size, buf);
-      if (h !== undefined && Buffer.compare(h, f.hash) === 0) return { kind: "skip", modeDiffers: dst.perm !== f.mode, mtimeDiffers: !sameTime };
+    const sent = f.hash;
+    if (d === "compare" && sent !== undefined) {
+      return hashThen(dirfd, name, f.size, h, (mine) => mine !== undefined && Buffer.compare(mine, sent) === 0
+        ? { kind: "skip", modeDiffers: dst.perm !== f.mode, mtimeDiffers: !sameTime }
+        : otherwise());
     }
     // A directory where the file goes: the caller removes it with --delete (else storing fails).
-    if (d === "replace-dir" || d === "conflict") return { ...(o.dryRun || !resume ? { kind: "want" as const, offset: 0 } : resumeOffer(dirfd, name, f, st, buf)), dirInTheWay: true };
+    if (d === "replace-dir" || d === "conflict") return withDirInTheWay(otherwise());
   } else if (r !== -E.ENOENT && r !== -E.ENOTDIR) {
     // Cannot look: want it; storing it will report the real problem.
     return { kind: "want", offset: 0 };
   }
-  return o.dryRun || !resume ? { kind: "want", offset: 0 } : resumeOffer(dirfd, name, f, st, buf);
+  return otherwise();
+}
+
+function withDirInTheWay(a: Answer | HashStep): Answer | HashStep {
+  if (a.kind === "hash") return { ...a, then: (d) => withDirInTheWay(a.then(d)) };
+  return a.kind === "want" ? { ...a, dirInTheWay: true } : a;
 }
 
 /** WANT from the end of a usable partial (with its prefix hash), else from 0. */
-function resumeOffer(dirfd: number, name: string, f: FileFacts, st: StatBuf, buf: Uint8Array): Extract<Answer, { kind: "want" }> {
+function resumeOffer(dirfd: number, name: string, f: FileFacts, st: StatBuf, h: Hashing): Extract<Answer, { kind: "want" }> | HashStep {
   if (f.size < RESUME_MIN) return { kind: "want", offset: 0 };
   const p = partialName(name);
   if (p === undefined || lstatAt(dirfd, cstr(p), st) !== 0 || st.type !== S.IFREG || st.nlink !== 1) return { kind: "want", offset: 0 };
   const offset = trustedPrefix(st.size, mtimeNsOf(st), f);
   if (offset === 0) return { kind: "want", offset: 0 };
-  const h = hashPrefix(dirfd, p, offset, buf);
-  return h === undefined ? { kind: "want", offset: 0 } : { kind: "want", offset, prefixHash: h };
+  return hashThen(dirfd, p, offset, h, (d) => (d === undefined ? { kind: "want", offset: 0 } : { kind: "want", offset, prefixHash: d })) as Extract<Answer, { kind: "want" }> | HashStep;
 }
-
 /** What failed while updating an unchanged file's metadata: the syscall and its errno. */
 export interface MetaFailure {
   syscall: "open" | "fchmod" | "futimens";

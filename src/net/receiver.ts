@@ -29,8 +29,9 @@ import { prepClose, prepLinkat, prepOpenat, prepRenameat, prepUnlinkat, prepWrit
 import { UNTRACKED, type CompletionTarget } from "../uring/ring.ts";
 import { Filter } from "../copy/filter.ts";
 import { fstatx, lstatAt, readlinkAt, StatBuf } from "../copy/sys.ts";
-import { agreeFile, applySkipMeta, looksPartial, PARTIAL_SUFFIX, partialName, RESUME_MIN } from "./agree.ts";
+import { agreeFileSteps, applySkipMeta, type Answer, type HashStep, looksPartial, PARTIAL_SUFFIX, partialName, RESUME_MIN } from "./agree.ts";
 import { Coverage } from "./coverage.ts";
+import { hashPoolFor, INLINE_HASH_MAX } from "./hash-pool.ts";
 import type { Channel, ChannelSink } from "./channel.ts";
 import { removeTree } from "../copy/remove.ts";
 import { deletePass } from "./delete.ts";
@@ -220,6 +221,23 @@ class NamePool {
   }
 }
 
+/** A file ENTRY in want mode, between its ENTRY and the answer (which may wait for a hash). */
+interface Agreeing {
+  id: number;
+  rel: string;
+  size: number;
+  mode: number;
+  mtimeNs: bigint;
+  parent: { dir: DirHandle; name: string };
+  /** Its partial name, when it is received under one (large files). */
+  pname: string | undefined;
+  /** Hard links to it that came while its answer waited for a hash. */
+  links?: { rel: string; mtimeNs: bigint }[];
+}
+
+const WANT_FROM_0: Answer = Object.freeze({ kind: "want", offset: 0 });
+const KEEPALIVE_FRAME = encodeMessage({ type: "keepalive" });
+
 interface PendingLink {
   rel: string;
   mtimeNs: bigint;
@@ -337,6 +355,11 @@ export class RecvEngine implements ChannelSink {
   private wireOpen = 0;
   /** Files ended on the wire, still being written or linked. */
   private finishing = 0;
+  /** File ENTRYs whose answer waits for a hash on the pool (also counted in wireOpen). */
+  private agreeing = 0;
+  private readonly agreeingIds = new Map<number, Agreeing>();
+  /** Answers whose hash finished while the session was suspended for a re-key. */
+  private afterResume: (() => void)[] = [];
   /** io_uring operations of ours in flight (files, writes). */
   opsInFlight = 0;
   /** performance.now() of the last completed local operation (idle detection). */
@@ -443,6 +466,7 @@ export class RecvEngine implements ChannelSink {
       return;
     }
     channel.startReceive(this);
+    for (const answer of this.afterResume.splice(0)) answer();
   }
 
   /** Dry run: nothing in DST may change. */
@@ -877,6 +901,9 @@ export class RecvEngine implements ChannelSink {
           throw new ProtocolError("frame", `FILTER pattern refused: ${displaySafe((e as Error).message)}`);
         }
         return;
+      case "keepalive":
+        // The sender is hashing (--checksum); the bytes alone reset our idle timer.
+        return;
       case "error":
         throw new ProtocolError("peer", `the sender reported an error: ${displaySafe(m.message)}`);
       case "data":
@@ -943,50 +970,126 @@ export class RecvEngine implements ChannelSink {
       if (!this.push) this.queueWantAll(id);
       return;
     }
-    let offset = 0;
     // Large files in want mode go under their partial name, unless the listing named a file of its own there.
     const pname = !this.push && size >= RESUME_MIN ? this.partialNameFor(rel, parent.name) : undefined;
-    if (!this.push) {
-      // Want mode: what does DST hold? (A new, staged directory holds nothing.)
-      const answer = parent.dir.staged
-        ? { kind: "want" as const, offset: 0, prefixHash: undefined }
-        : agreeFile(parent.dir.fd, parent.name, { size, mode, mtimeNs, hash }, this.sync, this.st, (this.hashBuf ??= new Uint8Array(1024 * 1024)), pname !== undefined);
-      if (answer.kind === "skip") {
-        if (!this.sync.dryRun && (answer.modeDiffers || answer.mtimeDiffers)) {
-          const f = applySkipMeta(parent.dir.fd, parent.name, answer.modeDiffers ? mode : undefined, answer.mtimeDiffers ? (fd) => this.setTimes(fd, null, mtimeNs, false) : undefined);
-          if (f !== null) this.failures.push(recvFailure(new SysError(f.syscall, f.errno, rel), rel));
-        }
-        this.dest.release(parent.dir);
-        this.stats.unchanged++;
-        this.remember(id, rel);
-        this.queueSkip(id);
-        return;
-      }
-      if (this.sync.dryRun) {
-        this.dest.release(parent.dir);
-        this.remember(id, rel);
-        this.queueWantAll(id);
-        return;
-      }
-      offset = answer.offset;
-      if (answer.dirInTheWay === true && this.sync.delete) {
-        // DST has a directory where the source has this file: --delete replaces it.
-        const zname = cstr(parent.name);
-        let removed = true;
-        removeTree(parent.dir.fd, zname, rel, (syscall, err, path) => {
-          removed = false;
-          this.failures.push(recvFailure(new SysError(syscall, err < 0 ? -err : err, path), path));
-        });
-        if (removed) {
-          this.dest.forget(rel);
-          this.stats.deleted++;
-          this.queueControl(encodeMessage({ type: "deleted", path: rel }));
-        }
-      }
-      if (offset === 0 && answer.prefixHash === undefined) this.queueWantAll(id);
-      else this.queueControl(encodeMessage({ type: "want", id, offset: BigInt(offset), prefixHash: answer.prefixHash }));
+    const p: Agreeing = { id, rel, size, mode, mtimeNs, parent, pname };
+    if (this.push) return this.createFile(p, 0);
+    // Want mode: what does DST hold? (A new, staged directory holds nothing.)
+    const answer = parent.dir.staged
+      ? WANT_FROM_0
+      : agreeFileSteps(parent.dir.fd, parent.name, { size, mode, mtimeNs, hash }, this.sync, this.st,
+        { buf: (this.hashBuf ??= new Uint8Array(1024 * 1024)), inlineMax: INLINE_HASH_MAX }, pname !== undefined);
+    if (answer.kind === "hash") {
+      // Counted as open on the wire meanwhile (the limit on files announced at once holds).
+      this.wireOpen++;
+      this.agreeing++;
+      this.agreeingIds.set(id, p);
+      this.awaitHash(p, answer);
+      return;
     }
-    const f = new DstFile(this, id, rel, parent.dir, parent.name, size, mode, mtimeNs, this.names.get());
+    this.onAnswer(p, answer);
+  }
+
+  /**
+   * A hash the answer for `p` waits for runs on the hash pool (hash-pool.ts): this thread
+   * goes on receiving and writing meanwhile, and tells the sender it is still here.
+   */
+  private awaitHash(p: Agreeing, step: HashStep): void {
+    hashPoolFor(this.loop.ring).submit(step.fd, step.length, (r) => {
+      const answer = (): void => {
+        if (this.state !== "running") return;
+        this.lastProgress = performance.now();
+        try {
+          const next = step.then(r instanceof Uint8Array ? r : undefined);
+          if (next.kind === "hash") return this.awaitHash(p, next);
+          this.wireOpen--;
+          this.agreeing--;
+          this.agreeingIds.delete(p.id);
+          this.onAnswer(p, next);
+          this.linksAfterAnswer(p);
+          this.sendAnswers();
+        } catch (e) {
+          this.fail(e instanceof Error ? e : new Error(String(e)));
+        }
+      };
+      // Between the connections of a re-key: answered on the continuation.
+      if (this.state === "suspended") this.afterResume.push(answer);
+      else answer();
+    });
+  }
+
+  /** Hard links that came while `p` waited: made now (it was there), or when it is complete. */
+  private linksAfterAnswer(p: Agreeing): void {
+    if (p.links === undefined) return;
+    const f = this.files.get(p.id);
+    if (f !== undefined) {
+      f.links.push(...p.links);
+      return;
+    }
+    const h = this.ids.get(p.id) ?? NO_PATH;
+    for (const l of p.links) {
+      this.pendingLinks--;
+      this.makeHardlink(l.rel, h < 0 ? null : this.paths.get(h), l.mtimeNs);
+    }
+  }
+
+  /** Hashes of ours the answers still wait for. */
+  get hashing(): boolean {
+    return this.agreeing > 0;
+  }
+
+  /** KEEPALIVE to the sender while we hash and say nothing else (its idle timer must not fire). */
+  keepalive(now: number, intervalMs: number): void {
+    const ch = this.channel;
+    if (this.agreeing === 0 || this.state !== "running" || ch === undefined || !ch.sendIdle || now - ch.lastSendProgress < intervalMs) return;
+    this.queueControl(KEEPALIVE_FRAME);
+    this.sendAnswers();
+  }
+
+  /** Want mode: the answer for a file ENTRY is known; it goes to the sender and the file is set up. */
+  private onAnswer(p: Agreeing, answer: Answer): void {
+    const { id, rel, parent } = p;
+    if (answer.kind === "skip") {
+      if (!this.sync.dryRun && (answer.modeDiffers || answer.mtimeDiffers)) {
+        const f = applySkipMeta(parent.dir.fd, parent.name, answer.modeDiffers ? p.mode : undefined, answer.mtimeDiffers ? (fd) => this.setTimes(fd, null, p.mtimeNs, false) : undefined);
+        if (f !== null) this.failures.push(recvFailure(new SysError(f.syscall, f.errno, rel), rel));
+      }
+      this.dest.release(parent.dir);
+      this.stats.unchanged++;
+      this.remember(id, rel);
+      this.queueSkip(id);
+      return;
+    }
+    if (this.sync.dryRun) {
+      this.dest.release(parent.dir);
+      this.remember(id, rel);
+      this.queueWantAll(id);
+      return;
+    }
+    const offset = answer.offset;
+    if (answer.dirInTheWay === true && this.sync.delete) {
+      // DST has a directory where the source has this file: --delete replaces it.
+      const zname = cstr(parent.name);
+      let removed = true;
+      removeTree(parent.dir.fd, zname, rel, (syscall, err, path) => {
+        removed = false;
+        this.failures.push(recvFailure(new SysError(syscall, err < 0 ? -err : err, path), path));
+      });
+      if (removed) {
+        this.dest.forget(rel);
+        this.stats.deleted++;
+        this.queueControl(encodeMessage({ type: "deleted", path: rel }));
+      }
+    }
+    if (offset === 0 && answer.prefixHash === undefined) this.queueWantAll(id);
+    else this.queueControl(encodeMessage({ type: "want", id, offset: BigInt(offset), prefixHash: answer.prefixHash }));
+    this.createFile(p, offset);
+  }
+
+  /** The file's state, and its open through the ring; data may come from `offset`. */
+  private createFile(p: Agreeing, offset: number): void {
+    const { id, rel, parent, pname, size } = p;
+    const f = new DstFile(this, id, rel, parent.dir, parent.name, size, p.mode, p.mtimeNs, this.names.get());
     if (pname !== undefined) {
       // Large: received under its partial name, renamed when complete; kept if the session drops.
       f.partial = true;
@@ -1506,6 +1609,14 @@ export class RecvEngine implements ChannelSink {
       inProgress.links.push({ rel, mtimeNs });
       return;
     }
+    const waiting = this.agreeingIds.get(linkId);
+    if (waiting !== undefined) {
+      if (++this.pendingLinks > this.limits.maxPendingLinks) {
+        throw new ProtocolError("limit", `more than ${this.limits.maxPendingLinks} hard links waiting for files still being received`);
+      }
+      (waiting.links ??= []).push({ rel, mtimeNs });
+      return;
+    }
     if (!this.ids.has(linkId)) throw new ProtocolError("frame", `hard link ${displaySafe(rel)} to unknown id ${linkId}`);
     const h = this.ids.get(linkId) ?? NO_PATH;
     this.makeHardlink(rel, h < 0 ? null : this.paths.get(h), mtimeNs);
@@ -1638,7 +1749,7 @@ export class RecvEngine implements ChannelSink {
   }
 
   private maybeFinish(): void {
-    if (!this.listEnded || this.state !== "running" || this.files.size > 0 || this.finishing > 0) return;
+    if (!this.listEnded || this.state !== "running" || this.files.size > 0 || this.finishing > 0 || this.agreeing > 0) return;
     trace("all files on disk");
     if (this.sync.delete && this.rootMeta !== undefined && !this.listingIncomplete) this.deleteExtraneous();
     for (const { rel, error } of this.dest.finishStaging()) this.failures.push(recvFailure(error, rel));
@@ -1711,7 +1822,8 @@ export class RecvEngine implements ChannelSink {
     this.state = "failed";
     this.error = e;
     const ch = this.channel;
-    const tell = e instanceof ProtocolError ? e.kind !== "record" && e.kind !== "timeout" && e.kind !== "peer" : e.name === "InterruptedError";
+    // A timeout is told too: the sender then says why the session ended, not just that it did.
+    const tell = e instanceof ProtocolError ? e.kind !== "record" && e.kind !== "peer" : e.name === "InterruptedError";
     if (ch !== undefined && tell) {
       // Tell the sender why (best effort; the record layer is still sound).
       try {

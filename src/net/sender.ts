@@ -28,6 +28,7 @@ import { sha256Fd } from "../copy/plan.ts";
 import { prepClose, prepRead, sqeSetFlags } from "../uring/prep.ts";
 import { UNTRACKED, type CompletionTarget } from "../uring/ring.ts";
 import { Channel, type ChannelSink } from "./channel.ts";
+import { hashPoolFor, INLINE_HASH_MAX } from "./hash-pool.ts";
 import type { Loop } from "./loop.ts";
 import { pinned, type Pinned } from "./mem.ts";
 import { trace } from "./trace.ts";
@@ -200,6 +201,18 @@ const utf8 = new TextEncoder();
 const DATA_HDR = FRAME_HEADER_LENGTH + DATA_FIELDS_LENGTH;
 const HOLE_FRAME = FRAME_HEADER_LENGTH + 20;
 const CHECKSUM_FRAME = FRAME_HEADER_LENGTH + 4 + CONTENT_HASH_LENGTH;
+/** --checksum: items scanned ahead of the listing, so that large files hash on the pool while earlier ones are listed. */
+const HASH_LOOKAHEAD = 64;
+/** Of those, at most this many hashing at once (each holds an fd of its own). */
+const HASH_JOBS_AHEAD = 8;
+const F_DUPFD_CLOEXEC = 1030;
+const KEEPALIVE_FRAME = encodeMessage({ type: "keepalive" });
+
+/** A scanned item waiting to be listed; `ready` once its hash (if it needs one from the pool) is in. */
+interface Ahead {
+  item: ScanItem;
+  ready: boolean;
+}
 /** Below this much room, a buffer is closed rather than given a tiny chunk of a big file. */
 const MIN_CHUNK = 64 * 1024;
 /** Records kept for REKEY + close_notify when a key nears its limit. */
@@ -255,6 +268,15 @@ export class SendEngine implements ChannelSink {
   private readonly onChange: ((action: "send" | "delete", path: string) => void) | undefined;
   private hashBuf: Uint8Array | undefined;
   private openFiles = 0;
+  /** --checksum: items scanned but not yet listed (their hashes run meanwhile), in listing order. */
+  private readonly look: Ahead[] = [];
+  private lookEnded = false;
+  /** Hashes from the pool, by item, until the item is listed (or a failure to say so). */
+  private readonly hashes = new Map<ScanItem, Uint8Array | SysError>();
+  /** Pool jobs running: hashes for the listing, and prefixes to verify before resuming. */
+  private hashJobs = 0;
+  /** Files whose resume waits for their prefix hash (their fds are closed on abort). */
+  private readonly verifying = new Set<SrcFile>();
   private nextId = 1;
   private readonly linkIds = new Map<string, number>();
   private rootSent = false;
@@ -405,6 +427,8 @@ export class SendEngine implements ChannelSink {
           const f = this.answered(m.id, "SKIP");
           this.stats.unchanged++;
           this.dropFile(f);
+        } else if (m.type === "keepalive") {
+          // The receiver is hashing its copies; the bytes alone reset our idle timer.
         } else if (m.type === "deleted") {
           if (!this.sync.delete) throw new ProtocolError("frame", "DELETED from the receiver, but --delete was not asked for");
           if (this.report !== undefined) throw new ProtocolError("frame", "DELETED after the REPORT");
@@ -480,16 +504,34 @@ export class SendEngine implements ChannelSink {
       this.dropFile(f);
       return;
     }
-    let restart = false;
     if (offset > 0 && prefixHash !== undefined) {
-      restart = true;
       // Resume only if the receiver's prefix is ours, byte for byte (else restart from 0).
-      const hex = sha256Fd(f.fd, offset, (this.hashBuf ??= new Uint8Array(1024 * 1024)));
-      if (typeof hex === "string" && Buffer.from(hex, "hex").equals(prefixHash)) {
-        f.pos = offset;
-        f.resumed = true;
-        restart = false;
+      const dup = offset > INLINE_HASH_MAX ? libc.fcntl(f.fd, F_DUPFD_CLOEXEC, 0) : -1;
+      if (dup >= 0) {
+        // A large prefix hashes on the pool; data of other files keeps going meanwhile.
+        this.hashJobs++;
+        this.verifying.add(f);
+        hashPoolFor(this.loop.ring).submit(dup, offset, (r) => {
+          this.hashJobs--;
+          if (!this.verifying.delete(f) || this.error !== undefined) return;
+          this.resumeFrom(f, offset, r instanceof Uint8Array && Buffer.from(r).equals(prefixHash));
+          this.pump();
+        });
+        return;
       }
+      const hex = sha256Fd(f.fd, offset, (this.hashBuf ??= new Uint8Array(1024 * 1024)));
+      this.resumeFrom(f, offset, typeof hex === "string" && Buffer.from(hex, "hex").equals(prefixHash));
+      return;
+    }
+    this.resumeFrom(f, 0, false);
+  }
+
+  /** `f` goes from `offset` when the receiver's prefix matched (`same`), else whole from 0. */
+  private resumeFrom(f: SrcFile, offset: number, same: boolean): void {
+    const restart = offset > 0 && !same;
+    if (same) {
+      f.pos = offset;
+      f.resumed = true;
     }
     if (restart) f.piecesLeft = -1; // Restarted from 0: sent whole on the control connection (its first frame at 0 says so).
     this.stats.wantedBytes += f.size - f.pos;
@@ -781,7 +823,10 @@ export class SendEngine implements ChannelSink {
         const done = this.emitEntry({ ...item, fd: -1, at: undefined }, {
           type: "entry", kind: "hardlink", id: this.nextId, mode: item.mode, mtimeNs: item.mtimeNs, size: 0n, path: item.rel, linkId: target,
         }, () => this.stats.hardlinks++);
-        if (done) this.scanner.discard(item);
+        if (done) {
+          this.hashes.delete(item);
+          this.scanner.discard(item);
+        }
         return done;
       }
     }
@@ -799,8 +844,18 @@ export class SendEngine implements ChannelSink {
     const b = this.room(entryLen + (this.sync.checksum ? CHECKSUM_FRAME : 0));
     if (b === undefined) return false;
     let hash: Uint8Array | undefined;
-    if (this.sync.checksum) {
-      // Hashed while listing; the receiver compares it with what it has (opened now, not deferred).
+    const pre = this.hashes.get(item);
+    if (pre !== undefined) {
+      // Hashed on the pool while earlier entries were listed.
+      this.hashes.delete(item);
+      if (pre instanceof SysError) {
+        this.scanner.discard(item);
+        this.failures.push(sendFailure(pre, item.rel));
+        return true;
+      }
+      hash = pre;
+    } else if (this.sync.checksum) {
+      // Small: hashed here; the receiver compares it with what it has (opened now, not deferred).
       if (item.fd < 0 && item.at !== undefined) {
         const fd = this.scanner.openFile(item.at);
         item.at = undefined;
@@ -856,6 +911,72 @@ export class SendEngine implements ChannelSink {
   }
 
   private pending: ScanItem | undefined;
+
+  /**
+   * --checksum: the next item to list, in scan order, once its hash is in; null at the end
+   * of the walk, undefined while the head still hashes. Scanning runs ahead (bounded by
+   * HASH_LOOKAHEAD and the open-file window) so that large files hash on the pool, several
+   * at once, while the entries before them are listed and their data flows.
+   */
+  private nextHashed(): ScanItem | null | undefined {
+    const look = this.look;
+    let jobs = 0;
+    for (const a of look) if (!a.ready) jobs++;
+    while (!this.lookEnded && look.length < HASH_LOOKAHEAD && jobs < HASH_JOBS_AHEAD && this.openFiles + look.length < this.maxOpen) {
+      const item = this.scanner.next();
+      if (item === null) {
+        this.lookEnded = true;
+        break;
+      }
+      const a: Ahead = { item, ready: true };
+      if (item.kind === "file" && item.size > INLINE_HASH_MAX && this.hashOnPool(a)) jobs++;
+      look.push(a);
+    }
+    const head = look[0];
+    if (head === undefined) return this.lookEnded ? null : undefined;
+    if (!head.ready) return undefined;
+    look.shift();
+    return head.item;
+  }
+
+  /** Starts `a`'s hash on the pool (on a descriptor of its own); false when it is left to emitFile. */
+  private hashOnPool(a: Ahead): boolean {
+    const item = a.item;
+    if (item.fd < 0 && item.at !== undefined) {
+      const fd = this.scanner.openFile(item.at);
+      item.at = undefined;
+      if (fd < 0) {
+        this.hashes.set(item, new SysError("open", -fd, item.rel));
+        return false;
+      }
+      item.fd = fd;
+    }
+    const dup = libc.fcntl(item.fd, F_DUPFD_CLOEXEC, 0);
+    if (dup < 0) return false;
+    a.ready = false;
+    this.hashJobs++;
+    hashPoolFor(this.loop.ring).submit(dup, item.size, (r) => {
+      this.hashJobs--;
+      a.ready = true;
+      this.hashes.set(item, typeof r === "number" ? new SysError("read", -r, item.rel) : r);
+      if (this.error === undefined) this.pump();
+    });
+    return true;
+  }
+
+  /** Hashes of ours running on the pool (the receiver hears KEEPALIVEs meanwhile). */
+  get hashing(): boolean {
+    return this.hashJobs > 0;
+  }
+
+  /** KEEPALIVE to the receiver while we hash and send nothing else (its idle timer must not fire). */
+  keepalive(now: number, intervalMs: number): void {
+    const ch = this.channel;
+    if (this.hashJobs === 0 || this.error !== undefined || ch === undefined || this.rekeyPhase !== "none") return;
+    if (!ch.sendIdle || now - ch.lastSendProgress < intervalMs) return;
+    this.L = this.lanes[0];
+    if (this.putFrame(KEEPALIVE_FRAME)) this.dispatch();
+  }
 
   /** Fills buffers as far as memory and open-file limits allow, and hands full ones to the channel. */
   pump(): void {
@@ -973,8 +1094,13 @@ export class SendEngine implements ChannelSink {
       }
       if (this.scanDone) break;
       if (this.openFiles >= this.maxOpen) return;
-      const item = this.pending ?? this.scanner.next();
+      let item: ScanItem | null | undefined = this.pending;
       this.pending = undefined;
+      if (item === undefined) {
+        item = this.sync.checksum ? this.nextHashed() : this.scanner.next();
+        // Waiting for a hash: its completion pumps again.
+        if (item === undefined) return;
+      }
       if (item === null) {
         this.scanDone = true;
         break;
@@ -1115,6 +1241,11 @@ export class SendEngine implements ChannelSink {
     this.splitEnds.length = 0;
     if (this.pending !== undefined && this.pending.fd >= 0) libc.close(this.pending.fd);
     this.pending = undefined;
+    // Scanned ahead for hashing (the pool's jobs have descriptors of their own).
+    for (const a of this.look) if (a.item.fd >= 0) libc.close(a.item.fd);
+    this.look.length = 0;
+    for (const f of this.verifying) if (f.fd >= 0 && f.readsInFlight === 0) libc.close(f.fd);
+    this.verifying.clear();
   }
 
   /** Reads still in flight (buffers cannot be released before they complete). */

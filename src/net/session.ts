@@ -20,6 +20,7 @@ import { formatAddress, resolveAddresses, type HostPort, type Lookup, type SockA
 import { Channel, type LayerMode } from "./channel.ts";
 import { Destination } from "./dest.ts";
 import { Handshake, type HandshakeResult } from "./handshake.ts";
+import { closeHashPoolOf } from "./hash-pool.ts";
 import { warmUpPake } from "./pake.ts";
 import { HandshakeIO, formatMs } from "./hsio.ts";
 import { enableTlsUlp, setCryptoInfo, setRxExpectNoPad, KTLS_UNAVAILABLE_MESSAGE } from "./ktls.ts";
@@ -65,6 +66,14 @@ function envInt(name: string): number | undefined {
 }
 
 /** Timeouts and the record limit, from options, else the hidden env vars, else the protocol's defaults. */
+/**
+ * How often an end that is busy hashing (and sends nothing else) sends KEEPALIVE: well
+ * within the peer's idle timeout, whose value this end can only guess from its own.
+ */
+export function keepaliveMs(idleMs: number): number {
+  return Math.max(50, Math.min(5000, Math.floor(idleMs / 4)));
+}
+
 export function transportLimits(o: TransportOptions): { handshakeMs: number; idleMs: number; maxRecords: number } {
   return {
     handshakeMs: o.handshakeTimeoutMs ?? envInt("URING_SYNC_HANDSHAKE_TIMEOUT_MS") ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
@@ -305,9 +314,10 @@ export async function runSend(o: SendSessionOptions): Promise<SendResult> {
         last = Math.max(last, c.lastSendProgress, c.lastReceive);
         sent += c.sentBytes;
       }
-      if (waiting && now - last > limits.idleMs) {
+      if (waiting && now - last > limits.idleMs && !engine.hashing) {
         engine.fail(new ProtocolError("timeout", `idle timeout: no progress on the connection for ${formatMs(limits.idleMs)}`));
       }
+      engine.keepalive(now, keepaliveMs(limits.idleMs));
       engine.maybeRekeyReady();
       if (o.onProgress !== undefined && now - lastProgress >= 100) {
         lastProgress = now;
@@ -403,6 +413,7 @@ export async function runSend(o: SendSessionOptions): Promise<SendResult> {
     engine.abortFiles();
     throw e;
   } finally {
+    closeHashPoolOf(ring);
     ring.close();
   }
 }
@@ -728,6 +739,9 @@ export async function runRecv(o: RecvSessionOptions): Promise<RecvResult[]> {
         if (d.closed && !d.channel.busy) d.channel.close();
         else if (d.closed) d.channel.abort();
       }
+      // Hashing our own copies (--checksum, resume) is progress; the sender hears KEEPALIVEs.
+      if (s.engine.hashing) s.engine.lastProgress = now;
+      s.engine.keepalive(now, keepaliveMs(limits.idleMs));
       if (s.engine.state === "running" && now - Math.max(lastReceive, s.engine.lastProgress) > limits.idleMs) {
         s.engine.fail(new ProtocolError("timeout", `idle timeout: nothing received for ${formatMs(limits.idleMs)}`));
       }
@@ -784,6 +798,7 @@ export async function runRecv(o: RecvSessionOptions): Promise<RecvResult[]> {
     }
     if (listener !== undefined) closeFd(listener.fd);
     dest.close();
+    closeHashPoolOf(ring);
     ring.close();
     process.umask(oldUmask);
   }

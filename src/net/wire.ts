@@ -118,6 +118,8 @@ export const MSG_WANT = 0x11;
 export const MSG_SKIP = 0x12;
 export const MSG_REPORT = 0x13;
 export const MSG_DELETED = 0x14;
+/** Either direction, empty: "still here" while this end hashes (hash-pool.ts) and sends nothing else. */
+export const MSG_KEEPALIVE = 0x7e;
 export const MSG_ERROR = 0x7f;
 
 export type EntryKind = "file" | "dir" | "symlink" | "hardlink";
@@ -251,6 +253,10 @@ export interface ReportMessage {
   failures: ReportFailure[];
   omittedFailures: number;
 }
+/** Either direction: no content; the peer's idle timer sees traffic while this end is busy hashing. */
+export interface KeepaliveMessage {
+  type: "keepalive";
+}
 /** Either direction: fatal error, the connection closes after it. */
 export interface ErrorMessage {
   type: "error";
@@ -259,8 +265,8 @@ export interface ErrorMessage {
 
 export type SenderMessage =
   | EntryMessage | DataMessage | FileEndMessage | ListEndMessage | HoleMessage | FileAbortMessage | RekeyMessage | ContinueMessage | JoinMessage
-  | RootMessage | ChecksumMessage | FilterMessage | ErrorMessage;
-export type ReceiverMessage = WantMessage | SkipMessage | ReportMessage | DeletedMessage | ErrorMessage;
+  | RootMessage | ChecksumMessage | FilterMessage | KeepaliveMessage | ErrorMessage;
+export type ReceiverMessage = WantMessage | SkipMessage | ReportMessage | DeletedMessage | KeepaliveMessage | ErrorMessage;
 export type WireMessage = SenderMessage | ReceiverMessage;
 
 /** Entry layout: id(4) kind(1) mode(4) mtimeNs(8) size(8) pathLen(2) path ... */
@@ -293,6 +299,7 @@ const RULES: ReadonlyMap<number, TypeRule> = new Map<number, TypeRule>([
   [MSG_SKIP, { name: "SKIP", from: "receiver", min: 4, max: 4 }],
   [MSG_REPORT, { name: "REPORT", from: "receiver", min: REPORT_FIXED, max: REPORT_FIXED + MAX_REPORT_FAILURES * REPORT_FAILURE_MAX }],
   [MSG_DELETED, { name: "DELETED", from: "receiver", min: 1, max: MAX_PATH_BYTES }],
+  [MSG_KEEPALIVE, { name: "KEEPALIVE", from: "both", min: 0, max: 0 }],
   [MSG_ERROR, { name: "ERROR", from: "both", min: 0, max: MAX_TEXT_BYTES }],
 ]);
 
@@ -555,6 +562,8 @@ export function encodeMessage(msg: WireMessage): Uint8Array {
       return new Writer(4).u32(msg.id).frame(MSG_SKIP);
     case "report":
       return encodeReport(msg);
+    case "keepalive":
+      return new Writer(0).frame(MSG_KEEPALIVE);
     case "error": {
       const text = textBytes(msg.message, MAX_TEXT_BYTES, "ERROR message");
       return new Writer(text.length).bytes(text).frame(MSG_ERROR);
@@ -770,6 +779,9 @@ export function decodeMessage(frame: RawFrame): WireMessage {
       break;
     case MSG_REPORT:
       msg = decodeReport(r);
+      break;
+    case MSG_KEEPALIVE:
+      msg = { type: "keepalive" };
       break;
     default:
       msg = { type: "error", message: decodeUtf8(r.rest(), "ERROR message") };

@@ -110,6 +110,7 @@ describe("round trips", () => {
       omittedFailures: 17,
     },
     { type: "report", files: 0, bytes: 0n, failures: [], omittedFailures: 0 },
+    { type: "keepalive" },
     { type: "error", message: "disk full on receiver ✗" },
     { type: "error", message: "" },
   ];
@@ -138,6 +139,13 @@ describe("round trips", () => {
     const err = new FrameReader().push(encodeMessage({ type: "error", message: "x" }))[0];
     expect(decodeSenderMessage(err).type).toBe("error");
     expect(decodeReceiverMessage(err).type).toBe("error");
+    // KEEPALIVE: either direction, exactly the 5-byte header (type 0x7e, length 0).
+    const ka = encodeMessage({ type: "keepalive" });
+    expect([...ka]).toEqual([0x7e, 0, 0, 0, 0]);
+    const kaFrame = new FrameReader().push(ka)[0];
+    expect(decodeSenderMessage(kaFrame).type).toBe("keepalive");
+    expect(decodeReceiverMessage(kaFrame).type).toBe("keepalive");
+    expect(kindOf(() => decodeSenderMessage({ type: 0x7e, payload: Uint8Array.of(0) }))).toBe("frame");
   });
 });
 
