@@ -6,7 +6,9 @@
  * Owns: a periodic TIMEOUT operation (the "tick") that bounds every wait, the list of
  * deadlines checked after each wake-up, and yielding to the JavaScript event loop now and
  * then, so signal handlers (SIGINT: clean up, exit 130) and stderr writes get to run while
- * the engine is busy. Never interprets completions: they go to their CompletionTarget.
+ * the engine is busy, and running long local work (`work`) in slices between completions
+ * without ever blocking in the kernel while some of it is left. Never interprets
+ * completions: they go to their CompletionTarget.
  */
 import { E } from "../../ffi/errno.ts";
 import { KERNEL_TIMESPEC } from "../../ffi/structs.ts";
@@ -32,6 +34,14 @@ export class Loop implements CompletionTarget {
   private deadlines: Deadline[] = [];
   /** Called on every wake-up (at most every tickMs apart while idle); progress, abort checks. */
   onWake: (() => void) | undefined;
+  /**
+   * Long local work done in slices (the receiver's --delete pass): called after each wake;
+   * "more" means call again soon (the loop then only polls the ring, never waits), "blocked"
+   * that it waits for a completion (e.g. its sends to drain), "done" that it is over (the
+   * loop forgets it).
+   */
+  work: (() => "more" | "blocked" | "done") | undefined;
+  private workReady = false;
   private lastYield = 0;
 
   constructor(ring: Ring, tickMs = 100) {
@@ -98,14 +108,22 @@ export class Loop implements CompletionTarget {
     const ring = this.ring;
     while (!done()) {
       this.armTick();
+      const polling = this.workReady && this.work !== undefined;
       if (ring.processCompletions() === 0) {
-        ring.submitAndWait(1);
+        if (polling) ring.submitAndGetEvents();
+        else ring.submitAndWait(1);
         ring.processCompletions();
       } else if (ring.pending > 0) {
         ring.submit();
       }
       this.runDeadlines();
       this.onWake?.();
+      const work = this.work;
+      if (work !== undefined) {
+        const state = work();
+        this.workReady = state === "more";
+        if (state === "done" && this.work === work) this.work = undefined;
+      }
       const now = this.now();
       if (now - this.lastYield >= 50) {
         this.lastYield = now;

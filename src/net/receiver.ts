@@ -34,7 +34,7 @@ import { Coverage } from "./coverage.ts";
 import { hashPoolFor, INLINE_HASH_MAX } from "./hash-pool.ts";
 import type { Channel, ChannelSink } from "./channel.ts";
 import { removeTree } from "../copy/remove.ts";
-import { deletePass } from "./delete.ts";
+import { DeletePass } from "./delete.ts";
 import { ListedPaths } from "./listed-paths.ts";
 import type { Destination, DirHandle } from "./dest.ts";
 import type { Loop } from "./loop.ts";
@@ -79,6 +79,10 @@ const SKIP_FRAME = FRAME_HEADER_LENGTH + 4;
  * sender's window stayed full for half of a re-run (~250 of 550 ms on small100k).
  */
 const CONTROL_FLUSH_BYTES = 2048;
+/** The --delete pass works this long between looks at the connection. */
+const DELETE_SLICE_MS = 20;
+/** ...and pauses while this many control buffers (its DELETED frames) wait to be sent. */
+const DELETE_SENDS_AHEAD = 4;
 /** A WANT frame from offset 0: header + id + offset + no-hash flag. */
 const WANT_ALL_FRAME = FRAME_HEADER_LENGTH + 13;
 /**
@@ -395,6 +399,9 @@ export class RecvEngine implements ChannelSink {
   private awaitingChecksum: FileEntry | undefined;
   /** --delete: every path the sender listed (as 64-bit hashes: a collision only keeps a file). */
   private seen: ListedPaths | undefined;
+  /** The --delete pass while it runs (in slices, from the loop), then done. */
+  private deletion: DeletePass | undefined;
+  private deletionDone = false;
   private readonly excludes: string[] = [];
   private readonly includes: string[] = [];
   private filter: Filter | undefined;
@@ -1033,15 +1040,15 @@ export class RecvEngine implements ChannelSink {
     }
   }
 
-  /** Hashes of ours the answers still wait for. */
-  get hashing(): boolean {
-    return this.agreeing > 0;
+  /** Busy with work of our own the sender waits for: hashes for answers, the --delete pass. */
+  get busyLocally(): boolean {
+    return this.agreeing > 0 || this.deletion !== undefined;
   }
 
-  /** KEEPALIVE to the sender while we hash and say nothing else (its idle timer must not fire). */
+  /** KEEPALIVE to the sender while we work and say nothing else (its idle timer must not fire). */
   keepalive(now: number, intervalMs: number): void {
     const ch = this.channel;
-    if (this.agreeing === 0 || this.state !== "running" || ch === undefined || !ch.sendIdle || now - ch.lastSendProgress < intervalMs) return;
+    if (!this.busyLocally || this.state !== "running" || ch === undefined || !ch.sendIdle || now - ch.lastSendProgress < intervalMs) return;
     this.queueControl(KEEPALIVE_FRAME);
     this.sendAnswers();
   }
@@ -1750,8 +1757,11 @@ export class RecvEngine implements ChannelSink {
 
   private maybeFinish(): void {
     if (!this.listEnded || this.state !== "running" || this.files.size > 0 || this.finishing > 0 || this.agreeing > 0) return;
+    if (this.sync.delete && this.rootMeta !== undefined && !this.listingIncomplete && !this.deletionDone) {
+      if (this.deletion === undefined) this.startDeletion();
+      return;
+    }
     trace("all files on disk");
-    if (this.sync.delete && this.rootMeta !== undefined && !this.listingIncomplete) this.deleteExtraneous();
     for (const { rel, error } of this.dest.finishStaging()) this.failures.push(recvFailure(error, rel));
     if (!this.sync.dryRun) this.applyDirMeta();
     const { failures, omittedFailures } = capFailures(this.failures.map((f) => ({
@@ -1774,14 +1784,16 @@ export class RecvEngine implements ChannelSink {
 
   /**
    * --delete (the sender's whole tree is a directory, ROOT came): what DST has and the
-   * listing did not name goes, each removal reported to the sender as DELETED.
+   * listing did not name goes, each removal reported to the sender as DELETED. The pass
+   * runs in slices from the loop (deleteSlice), so a DST with millions of extraneous
+   * entries keeps the connection answered; the REPORT follows when it is over.
    */
-  private deleteExtraneous(): void {
-    const own = `.usync-tmp-${this.session}-`;
-    deletePass(this.dest.rootFd, {
+  private startDeletion(): void {
+    trace("delete pass starts");
+    this.deletion = new DeletePass(this.dest.rootFd, {
       seen: this.seen ?? new ListedPaths(),
       filter: this.filter,
-      ownPrefix: own,
+      ownPrefix: `.usync-tmp-${this.session}-`,
       dryRun: this.sync.dryRun,
       onDeleted: (rel) => {
         this.stats.deleted++;
@@ -1789,8 +1801,44 @@ export class RecvEngine implements ChannelSink {
       },
       onError: (rel, error) => this.failures.push(recvFailure(error, rel)),
     });
+    this.loop.work = () => this.deleteSlice();
+  }
+
+  /** One slice of the --delete pass (Loop.work); the session goes on to its REPORT after the last. */
+  private deleteSlice(): "more" | "blocked" | "done" {
+    const pass = this.deletion;
+    if (pass === undefined) return "done";
+    if (this.state !== "running") {
+      this.stopDeletion();
+      return "done";
+    }
+    // The sender reads our DELETED frames more slowly than we make them: wait for it.
+    if (this.ctlInFlight >= DELETE_SENDS_AHEAD) return "blocked";
+    let over: boolean;
+    try {
+      over = pass.step(performance.now() + DELETE_SLICE_MS);
+    } catch (e) {
+      this.stopDeletion();
+      this.fail(e instanceof Error ? e : new Error(String(e)));
+      return "done";
+    }
+    this.lastProgress = performance.now();
+    if (!over) {
+      this.sendAnswers();
+      return "more";
+    }
+    trace("delete pass over");
+    this.deletion = undefined;
+    this.deletionDone = true;
     this.seen = undefined;
     this.flushControl();
+    this.maybeFinish();
+    return "done";
+  }
+
+  private stopDeletion(): void {
+    this.deletion?.close();
+    this.deletion = undefined;
   }
 
   /** Directory modes and times, deepest first (their contents are complete), then DST's own. */
@@ -1844,6 +1892,7 @@ export class RecvEngine implements ChannelSink {
    * removes named ones. Finished files stay: each is complete under its final name.
    */
   cleanup(): void {
+    this.stopDeletion();
     // A dropped connection (a reset, EOF even inside a record, a timeout, an interrupt,
     // the sender's ERROR) keeps what large files had received, for the next run to resume
     // (every byte kept was authenticated, and a resume checks its hash); a sender that

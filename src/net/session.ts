@@ -739,8 +739,9 @@ export async function runRecv(o: RecvSessionOptions): Promise<RecvResult[]> {
         if (d.closed && !d.channel.busy) d.channel.close();
         else if (d.closed) d.channel.abort();
       }
-      // Hashing our own copies (--checksum, resume) is progress; the sender hears KEEPALIVEs.
-      if (s.engine.hashing) s.engine.lastProgress = now;
+      // Hashing our own copies (--checksum, resume) and the --delete pass are progress; the
+      // sender hears KEEPALIVEs (or DELETED frames).
+      if (s.engine.busyLocally) s.engine.lastProgress = now;
       s.engine.keepalive(now, keepaliveMs(limits.idleMs));
       if (s.engine.state === "running" && now - Math.max(lastReceive, s.engine.lastProgress) > limits.idleMs) {
         s.engine.fail(new ProtocolError("timeout", `idle timeout: nothing received for ${formatMs(limits.idleMs)}`));

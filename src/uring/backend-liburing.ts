@@ -7,13 +7,16 @@
  * Never reaps completions itself.
  */
 import { ptr, read, type Pointer } from "bun:ffi";
-import { libc } from "../../ffi/libc.ts";
+import { errno, libc } from "../../ffi/libc.ts";
 import type { Liburing } from "../../ffi/liburing.ts";
-import { LIBURING_RING, SETUP, URING_PARAMS, URING_PROBE } from "../../ffi/structs.ts";
+import { ENTER, LIBURING_RING, SETUP, SYS, URING_PARAMS, URING_PROBE } from "../../ffi/structs.ts";
 import { setupWithFallback } from "./backend-raw.ts";
 import { memoryFromParams, view } from "./memory.ts";
 import { parseProbe } from "./probe.ts";
 import type { RingBackend, RingMemory, RingSetup } from "./types.ts";
+
+/** The kernel's sigset size, for io_uring_enter's last argument. */
+const SIGSET_BYTES = 8;
 
 export class LiburingBackend implements RingBackend {
   readonly kind = "liburing" as const;
@@ -56,15 +59,21 @@ export class LiburingBackend implements RingBackend {
     this.words = new Uint32Array(view(r, LIBURING_RING.size));
   }
 
-  enter(toSubmit: number, minComplete: number, _getEvents: boolean): number {
+  enter(toSubmit: number, minComplete: number, getEvents: boolean): number {
     // The TypeScript ring already published the SQ tail; tell liburing where it is so
     // its flush computes the same count (FIELD_NOTES: it submits from sq.sqe_tail).
     const tail = this.memory.sq[this.memory.sqTail];
     this.words[LIBURING_RING.sqSqeTail >>> 2] = tail;
     if (toSubmit === 0) this.words[LIBURING_RING.sqSqeHead >>> 2] = tail;
-    return minComplete > 0 || _getEvents
-      ? this.lib.io_uring_submit_and_wait(this.ring, minComplete)
-      : this.lib.io_uring_submit(this.ring);
+    if (minComplete > 0) return this.lib.io_uring_submit_and_wait(this.ring, minComplete);
+    const r = this.lib.io_uring_submit(this.ring);
+    if (!getEvents || r < 0) return r;
+    // Reap without waiting: with DEFER_TASKRUN completions are only posted when the task
+    // enters with GETEVENTS, and liburing 2.3's submit only does that on its own flags.
+    // (The raw syscall, not io_uring_get_events, so no liburing newer than 2.x is needed.)
+    const fd = this.words[LIBURING_RING.ringFd >>> 2];
+    const e = libc.syscall(SYS.io_uring_enter, fd, 0, 0, ENTER.GETEVENTS, 0, SIGSET_BYTES);
+    return e < 0 ? -errno() : r;
   }
 
   registerFiles(fds: Int32Array | number): number {

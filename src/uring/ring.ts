@@ -176,7 +176,16 @@ export class Ring {
     return this.enter(minComplete);
   }
 
-  private enter(minComplete: number): number {
+  /**
+   * Publish queued SQEs and have the kernel post what has completed, without waiting:
+   * with DEFER_TASKRUN nothing completes until the task asks (for loops that poll while
+   * they have work of their own).
+   */
+  submitAndGetEvents(): number {
+    return this.enter(0, true);
+  }
+
+  private enter(minComplete: number, poll = false): number {
     if (this.closed) throw new Error("ring is closed");
     if (this.sqeTail !== this.published) {
       Atomics.store(this.sq, this.mem.sqTail, this.sqeTail);
@@ -186,8 +195,8 @@ export class Ring {
     // IORING_SETUP_SUBMIT_ALL the kernel stops a submission at an SQE it rejects, and the
     // SQEs after it stay in the SQ; they must go with this enter, or they would never run.
     const toSubmit = (this.sqeTail - (this.sqHeadSeen = Atomics.load(this.sq, this.mem.sqHead))) >>> 0;
-    if (toSubmit === 0 && minComplete === 0 && !this.overflowed()) return 0;
-    const getEvents = minComplete > 0 || this.overflowed();
+    if (toSubmit === 0 && minComplete === 0 && !poll && !this.overflowed()) return 0;
+    const getEvents = minComplete > 0 || poll || this.overflowed();
     for (;;) {
       const r = this.backend.enter(toSubmit, minComplete, getEvents);
       if (r >= 0) return r;

@@ -2,7 +2,8 @@
 // (src/net/listed-paths.ts): every added path is found (so nothing listed is ever deleted),
 // paths never added are not (so extraneous entries do go), through growth, with
 // duplicates and non-ASCII names, in a bounded number of bytes per path; and the delete
-// pass keeps an entry the set claims (the direction a hash collision can err in).
+// pass keeps an entry the set claims (the direction a hash collision can err in), also
+// when it runs in the smallest slices it can (the receiver runs it between completions).
 
 import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
@@ -10,7 +11,7 @@ import { join } from "node:path";
 import { cstr, libc } from "../../ffi/libc.ts";
 import { O } from "../../ffi/structs.ts";
 import { Filter } from "../../src/copy/filter.ts";
-import { deletePass, type DeletePassOptions } from "../../src/net/delete.ts";
+import { DeletePass, deletePass, type DeletePassOptions } from "../../src/net/delete.ts";
 import { ListedPaths } from "../../src/net/listed-paths.ts";
 
 const listed = (i: number): string => `d${i % 997}/sub/f${i}.bin`;
@@ -142,5 +143,71 @@ describe("deletePass with a hash set", () => {
     const left = readdirSync(join(dir, "big"));
     expect(left.length).toBe(N - expected.length);
     for (let i = 0; i < N; i += 2) expect(existsSync(join(dir, "big", `entry-with-a-longish-name-${i}${i % 3 === 0 ? ".cache" : ""}`))).toBe(true);
+  }, 30_000);
+
+  test("in slices whose deadline has always passed: the same removals as in one call, and close() stops it cleanly", () => {
+    dir = mkdtempSync("/tmp/usync-listed-");
+    const s = new ListedPaths();
+    const tree = (root: string): void => {
+      for (let d = 0; d < 6; d++) {
+        s.add(`${root}/keep${d}`);
+        mkdirSync(join(dir, root, `keep${d}`, "gone/deep"), { recursive: true });
+        mkdirSync(join(dir, root, `gone${d}/a/b`), { recursive: true });
+        for (let i = 0; i < 150; i++) {
+          writeFileSync(join(dir, root, `keep${d}`, `f${i}`), "");
+          if (i % 5 === 0) s.add(`${root}/keep${d}/f${i}`);
+          writeFileSync(join(dir, root, `keep${d}`, "gone/deep", `g${i}`), "");
+          writeFileSync(join(dir, root, `gone${d}/a/b`, `h${i}`), "");
+        }
+      }
+    };
+    s.add("one");
+    s.add("sliced");
+    tree("one");
+    tree("sliced");
+    const fd = libc.open(cstr(dir), O.RDONLY | O.DIRECTORY | O.CLOEXEC, 0);
+    try {
+      const opts = (out: string[]): DeletePassOptions => ({
+        seen: { hasBytes: (b, len) => s.hasBytes(b, len) }, filter: undefined, ownPrefix: ".own-", dryRun: false,
+        onDeleted: (r) => out.push(r), onError: (r, e) => out.push(`error ${r} ${e.message}`),
+      });
+      // The same tree twice under two roots: once in one call, once in slices of (at least) one step each.
+      const whole: string[] = [];
+      const sliced: string[] = [];
+      const only = (root: string, out: string[]): DeletePassOptions => {
+        const o = opts(out);
+        return { ...o, seen: { hasBytes: (b, len) => new TextDecoder().decode(b.subarray(0, len)).split("/")[0] !== root || o.seen.hasBytes(b, len) } };
+      };
+      new DeletePass(fd, only("one", whole)).step(Infinity);
+      const pass = new DeletePass(fd, only("sliced", sliced));
+      let steps = 0;
+      while (!pass.step(0)) steps++;
+      expect(pass.done).toBe(true);
+      expect(steps).toBeGreaterThan(20);
+      const strip = (list: string[], root: string): string[] => list.map((p) => p.slice(root.length + 1)).sort();
+      expect(strip(sliced, "sliced")).toEqual(strip(whole, "one"));
+      // 6 x (gone<d>, keep<d>/gone, 120 unlisted files of keep<d>)
+      expect(whole.length).toBe(6 * 122);
+      for (const root of ["one", "sliced"]) {
+        for (let d = 0; d < 6; d++) {
+          expect(readdirSync(join(dir, root)).sort()).toEqual(["keep0", "keep1", "keep2", "keep3", "keep4", "keep5"]);
+          expect(readdirSync(join(dir, root, `keep${d}`)).length).toBe(30);
+        }
+      }
+      // Stopped early, in the middle of a removal: nothing more goes, and no descriptor is left open.
+      mkdirSync(join(dir, "late/x/y"), { recursive: true });
+      for (let i = 0; i < 500; i++) writeFileSync(join(dir, "late/x/y", `z${i}`), "");
+      const fdsBefore = readdirSync("/proc/self/fd").length;
+      const stopped: string[] = [];
+      const early = new DeletePass(fd, opts(stopped));
+      for (let i = 0; i < 3; i++) early.step(0);
+      early.close();
+      expect(early.done).toBe(true);
+      expect(stopped).toEqual([]);
+      expect(readdirSync("/proc/self/fd").length).toBe(fdsBefore);
+      expect(existsSync(join(dir, "late"))).toBe(true);
+    } finally {
+      libc.close(fd);
+    }
   }, 30_000);
 });

@@ -1,0 +1,65 @@
+// tests/e2e/net-delete-slices.test.ts — a long --delete pass never looks like a dead
+// session (issue 5: --delete on "datasets of millions of files"). The receiver deletes in
+// slices between its I/O completions and the sender waits for the REPORT meanwhile, so a
+// pass that takes longer than the idle timeout ends nothing. Here the idle timeout is cut
+// to 300 ms on both ends; removing a directory of 80,000 entries takes longer than that,
+// and it is one DELETED message, so nothing else crosses the wire while it goes. Before
+// the pass ran in slices, the sender gave up with "idle timeout".
+// Black box: the real CLI over loopback; only files, exit codes and --json.
+
+import { describe, expect, test } from "bun:test";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { parseJson } from "../helpers/cli.ts";
+import { expectBothExit, formatBoth, netWorkDir, transfer } from "../helpers/net.ts";
+import { expectNetCopy } from "../helpers/net-tree.ts";
+import { snapshotTree, writeTree } from "../helpers/tree.ts";
+
+const { fresh } = netWorkDir("net-delete-slices");
+const IDLE = { URING_SYNC_IDLE_TIMEOUT_MS: "300" };
+
+/** `count` empty files named f0..f{count-1} in `dir` (made if missing). */
+function emptyFiles(dir: string, count: number): void {
+  mkdirSync(dir, { recursive: true });
+  for (let i = 0; i < count; i++) closeSync(openSync(join(dir, `f${i}`), "w"));
+}
+
+async function sync(src: string, dst: string, sendArgs: string[]) {
+  const t = await transfer({
+    src, dst, sendArgs: [...sendArgs, "--json"], recvArgs: ["--crypto", "user", "--json"], sendEnv: IDLE, recvEnv: IDLE, timeoutMs: 180_000,
+  });
+  return { t, send: parseJson(t.send), recv: parseJson(t.recv) };
+}
+
+describe("--delete with more to remove than fits in the idle timeout", () => {
+  test("a huge extraneous directory and thousands of extraneous files go; nothing times out; the dry run first changes nothing", async () => {
+    const src = fresh("src");
+    const dst = fresh("dst");
+    writeTree(src, { "a.txt": "alpha\n", "sub/b.txt": "bravo\n", "sub/deeper/c.txt": "charlie\n" });
+    const first = await sync(src, dst, []);
+    expectBothExit(first.t, 0, 0);
+
+    // One extraneous directory, four levels of it, 80,000 files: a single DELETED when it is gone.
+    for (let d = 0; d < 4; d++) emptyFiles(join(dst, "junk", `d${d}`, "inner"), 20_000);
+    // Extraneous files inside a listed directory: one DELETED each.
+    emptyFiles(join(dst, "sub", "deeper"), 3_000);
+
+    const dry = await sync(src, dst, ["--delete", "--dry-run"]);
+    expectBothExit(dry.t, 0, 0);
+    expect(dry.send.filesDeleted).toBe(3_001);
+    // Nothing went (counting is enough: a dry run that removed anything would have removed these).
+    for (let d = 0; d < 4; d++) expect(readdirSync(join(dst, "junk", `d${d}`, "inner")).length).toBe(20_000);
+    expect(readdirSync(join(dst, "sub", "deeper")).length).toBe(3_001);
+
+    const r = await sync(src, dst, ["--delete"]);
+    expectBothExit(r.t, 0, 0);
+    expect(r.t.recv.stderr + r.t.send.stderr).not.toMatch(/idle timeout/);
+    expect(r.send.filesDeleted).toBe(3_001);
+    expect(r.recv.filesDeleted).toBe(3_001);
+    expect(r.send.filesFailed).toBe(0);
+    expect(r.send.bytesSent).toBe(0);
+    expect(existsSync(join(dst, "junk"))).toBe(false);
+    expect(readdirSync(join(dst, "sub", "deeper"))).toEqual(["c.txt"]);
+    expectNetCopy(snapshotTree(src), dst, "after --delete", formatBoth(r.t));
+  }, 300_000);
+});
