@@ -261,6 +261,11 @@ export class SendEngine implements ChannelSink {
   private active: SrcFile | undefined;
   /** Files announced, waiting for WANT or SKIP. */
   private readonly asked = new Map<number, SrcFile>();
+
+  /** Some announced file still waits for its WANT or SKIP: the session waits on the receiver. */
+  get awaitingAnswers(): boolean {
+    return this.asked.size > 0;
+  }
   /** Files WANTed, their data not framed yet. */
   private readonly ready: SrcFile[] = [];
   private readonly sync: SyncOptions;

@@ -304,9 +304,10 @@ export async function runSend(o: SendSessionOptions): Promise<SendResult> {
     loop.onWake = () => {
       const now = loop.now();
       if (o.interrupted?.() === true) engine.fail(new InterruptedError());
-      // Idle: waiting on the network (sends pending, or for the REPORT) with no progress at all.
+      // Idle: waiting on the network (sends pending, answers to come, or the REPORT) with no
+      // progress at all. A receiver that works on an answer for long says KEEPALIVE.
       const chs = engine.channels;
-      let waiting = engine.listEndSent || engine.rekeying;
+      let waiting = engine.listEndSent || engine.rekeying || engine.awaitingAnswers;
       let last = 0;
       let sent = retiredBytes;
       for (const c of chs) {

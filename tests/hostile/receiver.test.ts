@@ -4,7 +4,8 @@
 // for a directory, or for a file already answered, DELETED frames without --delete, and
 // DELETED paths full of terminal escapes (only counted, and shown escaped). The sender
 // must end with a clear one-line error (exit 4) and never crash, or, for DELETED with
-// --delete, finish and show the paths safely.
+// --delete, finish and show the paths safely. A receiver that authenticates and then never
+// answers is given up on at the idle timeout, not waited for forever.
 
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -30,11 +31,11 @@ function tree(): string {
 }
 
 /** Runs the sender against a fake receiver scripted by `answer`; returns the sender's result. */
-async function against(answer: (m: SenderMessage, r: FakeReceiver) => void, args: string[] = []): Promise<{ r: RunResult; fake: FakeReceiver }> {
+async function against(answer: (m: SenderMessage, r: FakeReceiver) => void, args: string[] = [], env: Record<string, string> = {}): Promise<{ r: RunResult; fake: FakeReceiver }> {
   const fake = await FakeReceiver.listen();
   fake.onMessage = answer;
   try {
-    const r = await runSender(tree(), fake.address, { args: ["--plaintext", ...args], timeoutMs: 30_000 });
+    const r = await runSender(tree(), fake.address, { args: ["--plaintext", ...args], timeoutMs: 30_000, env });
     expectNoCrash(r.stderr, "the sender's stderr", `${r.stderr}\n${fake.describe()}`);
     return { r, fake };
   } finally {
@@ -136,5 +137,12 @@ describe("hostile receiver: lies in WANT, SKIP and DELETED", () => {
     expect(j.filesUnchanged).toBe(2);
     expect(j.bytesSent).toBe(0);
     expect(r.stdout).not.toContain("\x07");
+  });
+
+  test("a receiver that authenticates and then never answers the listing: idle timeout, exit 4", async () => {
+    const { r, fake } = await against(() => {}, [], { URING_SYNC_IDLE_TIMEOUT_MS: "300" });
+    expectProtocolError(r, /idle timeout/, fake.describe());
+    // The files were announced, so the sender was waiting for answers, not for its own work.
+    expect(fake.messages.some((m) => m.type === "entry" && m.kind === "file")).toBe(true);
   });
 });
