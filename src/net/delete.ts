@@ -44,6 +44,11 @@ export interface DeletePassOptions {
   /** Names starting with this are the receiver's own (its staging directories): never touched. */
   ownPrefix: string;
   dryRun: boolean;
+  /**
+   * Dry run: listed paths (files in the listing) where DST has a directory, already
+   * reported as going whole; the pass does not enter them.
+   */
+  replaced?: ReadonlySet<string>;
   /** Called for every entry removed (or, in a dry run, that would be). */
   onDeleted: (rel: string) => void;
   onError: (rel: string, error: SysError) => void;
@@ -168,7 +173,7 @@ export class DeletePass {
     }
     // A name that is not valid UTF-8 cannot be in the listing: its bytes match no listed path.
     if (o.seen.hasBytes(path, prefix + len)) {
-      if (isDir) f.subdirs.push(b.slice(at, at + len + 1));
+      if (isDir && !(o.replaced !== undefined && o.replaced.has(rel ?? lossy.decode(path.subarray(0, prefix + len))))) f.subdirs.push(b.slice(at, at + len + 1));
       return;
     }
     rel ??= lossy.decode(path.subarray(0, prefix + len));

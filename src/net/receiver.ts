@@ -33,7 +33,7 @@ import { agreeFileSteps, applySkipMeta, type Answer, type HashStep, looksPartial
 import { Coverage } from "./coverage.ts";
 import { hashPoolFor, INLINE_HASH_MAX } from "./hash-pool.ts";
 import type { Channel, ChannelSink } from "./channel.ts";
-import { removeTree } from "../copy/remove.ts";
+import { TreeRemover } from "../copy/remove.ts";
 import { DeletePass } from "./delete.ts";
 import { ListedPaths } from "./listed-paths.ts";
 import type { Destination, DirHandle } from "./dest.ts";
@@ -80,9 +80,9 @@ const SKIP_FRAME = FRAME_HEADER_LENGTH + 4;
  */
 const CONTROL_FLUSH_BYTES = 2048;
 /** The --delete pass works this long between looks at the connection. */
-const DELETE_SLICE_MS = 20;
+const CHORE_SLICE_MS = 20;
 /** ...and pauses while this many control buffers (its DELETED frames) wait to be sent. */
-const DELETE_SENDS_AHEAD = 4;
+const CHORE_SENDS_AHEAD = 4;
 /** A WANT frame from offset 0: header + id + offset + no-hash flag. */
 const WANT_ALL_FRAME = FRAME_HEADER_LENGTH + 13;
 /**
@@ -237,6 +237,21 @@ interface Agreeing {
   pname: string | undefined;
   /** Hard links to it that came while its answer waited for a hash. */
   links?: { rel: string; mtimeNs: bigint }[];
+  /** The directory that was in its way has been removed (--delete). */
+  cleared?: boolean;
+}
+
+/**
+ * Local work that can take long (removing a huge directory, the --delete pass): done in
+ * slices from the loop (Loop.work) so the connection stays answered, one chore at a time.
+ */
+interface Chore {
+  /** Works until `deadline` (performance.now()); true when over. */
+  step(deadline: number): boolean;
+  /** After the last step. */
+  finish(): void;
+  /** The session ended first: let go of what it holds. */
+  close(): void;
 }
 
 const WANT_FROM_0: Answer = Object.freeze({ kind: "want", offset: 0 });
@@ -399,8 +414,12 @@ export class RecvEngine implements ChannelSink {
   private awaitingChecksum: FileEntry | undefined;
   /** --delete: every path the sender listed (as 64-bit hashes: a collision only keeps a file). */
   private seen: ListedPaths | undefined;
-  /** The --delete pass while it runs (in slices, from the loop), then done. */
-  private deletion: DeletePass | undefined;
+  /** Long local work, done in slices between completions (workSlice). */
+  private readonly chores: Chore[] = [];
+  /** Dry run: directories in the way of a listed file, already reported as deleted. */
+  private dryReplaced: Set<string> | undefined;
+  /** The --delete pass: started, and over. */
+  private deletionStarted = false;
   private deletionDone = false;
   private readonly excludes: string[] = [];
   private readonly includes: string[] = [];
@@ -1013,7 +1032,7 @@ export class RecvEngine implements ChannelSink {
           this.agreeing--;
           this.agreeingIds.delete(p.id);
           this.onAnswer(p, next);
-          this.linksAfterAnswer(p);
+          if (!this.agreeingIds.has(p.id)) this.linksAfterAnswer(p);
           this.sendAnswers();
         } catch (e) {
           this.fail(e instanceof Error ? e : new Error(String(e)));
@@ -1022,6 +1041,46 @@ export class RecvEngine implements ChannelSink {
       // Between the connections of a re-key: answered on the continuation.
       if (this.state === "suspended") this.afterResume.push(answer);
       else answer();
+    });
+  }
+
+  /**
+   * The answer for `p` waits until the directory in its way is removed (a chore): counted
+   * as open on the wire and agreeing meanwhile, as while a hash runs.
+   */
+  private awaitRemoval(p: Agreeing, answer: Answer): void {
+    this.wireOpen++;
+    this.agreeing++;
+    this.agreeingIds.set(p.id, p);
+    const { rel, parent } = p;
+    let removed = true;
+    const remover = new TreeRemover(parent.dir.fd, cstr(parent.name), rel, (syscall, err, path) => {
+      removed = false;
+      this.failures.push(recvFailure(new SysError(syscall, err < 0 ? -err : err, path), path));
+    });
+    this.addChore({
+      step: (deadline) => remover.step(deadline),
+      close: () => remover.close(),
+      finish: () => {
+        const go = (): void => {
+          if (this.state !== "running") return;
+          this.wireOpen--;
+          this.agreeing--;
+          this.agreeingIds.delete(p.id);
+          if (removed) {
+            this.dest.forget(rel);
+            this.stats.deleted++;
+            this.queueControl(encodeMessage({ type: "deleted", path: rel }));
+          }
+          p.cleared = true;
+          this.onAnswer(p, answer);
+          this.linksAfterAnswer(p);
+          this.sendAnswers();
+        };
+        // Between the connections of a re-key: answered on the continuation.
+        if (this.state === "suspended") this.afterResume.push(go);
+        else go();
+      },
     });
   }
 
@@ -1042,7 +1101,7 @@ export class RecvEngine implements ChannelSink {
 
   /** Busy with work of our own the sender waits for: hashes for answers, the --delete pass. */
   get busyLocally(): boolean {
-    return this.agreeing > 0 || this.deletion !== undefined;
+    return this.agreeing > 0 || this.chores.length > 0;
   }
 
   /** KEEPALIVE to the sender while we work and say nothing else (its idle timer must not fire). */
@@ -1068,25 +1127,23 @@ export class RecvEngine implements ChannelSink {
       return;
     }
     if (this.sync.dryRun) {
+      if (answer.dirInTheWay === true && this.sync.delete) {
+        // What the real run would remove first; the delete pass must not report its contents too.
+        this.stats.deleted++;
+        this.queueControl(encodeMessage({ type: "deleted", path: rel }));
+        (this.dryReplaced ??= new Set()).add(rel);
+      }
       this.dest.release(parent.dir);
       this.remember(id, rel);
       this.queueWantAll(id);
       return;
     }
     const offset = answer.offset;
-    if (answer.dirInTheWay === true && this.sync.delete) {
-      // DST has a directory where the source has this file: --delete replaces it.
-      const zname = cstr(parent.name);
-      let removed = true;
-      removeTree(parent.dir.fd, zname, rel, (syscall, err, path) => {
-        removed = false;
-        this.failures.push(recvFailure(new SysError(syscall, err < 0 ? -err : err, path), path));
-      });
-      if (removed) {
-        this.dest.forget(rel);
-        this.stats.deleted++;
-        this.queueControl(encodeMessage({ type: "deleted", path: rel }));
-      }
+    if (answer.dirInTheWay === true && this.sync.delete && !p.cleared) {
+      // DST has a directory where the source has this file: --delete replaces it. The
+      // directory may be huge: it goes as a chore, and the answer waits for it.
+      this.awaitRemoval(p, answer);
+      return;
     }
     if (offset === 0 && answer.prefixHash === undefined) this.queueWantAll(id);
     else this.queueControl(encodeMessage({ type: "want", id, offset: BigInt(offset), prefixHash: answer.prefixHash }));
@@ -1758,7 +1815,7 @@ export class RecvEngine implements ChannelSink {
   private maybeFinish(): void {
     if (!this.listEnded || this.state !== "running" || this.files.size > 0 || this.finishing > 0 || this.agreeing > 0) return;
     if (this.sync.delete && this.rootMeta !== undefined && !this.listingIncomplete && !this.deletionDone) {
-      if (this.deletion === undefined) this.startDeletion();
+      if (!this.deletionStarted) this.startDeletion();
       return;
     }
     trace("all files on disk");
@@ -1790,55 +1847,67 @@ export class RecvEngine implements ChannelSink {
    */
   private startDeletion(): void {
     trace("delete pass starts");
-    this.deletion = new DeletePass(this.dest.rootFd, {
+    this.deletionStarted = true;
+    const pass = new DeletePass(this.dest.rootFd, {
       seen: this.seen ?? new ListedPaths(),
       filter: this.filter,
       ownPrefix: `.usync-tmp-${this.session}-`,
       dryRun: this.sync.dryRun,
+      replaced: this.dryReplaced,
       onDeleted: (rel) => {
         this.stats.deleted++;
         this.queueControl(encodeMessage({ type: "deleted", path: truncateUtf8(rel, 4096) }));
       },
       onError: (rel, error) => this.failures.push(recvFailure(error, rel)),
     });
-    this.loop.work = () => this.deleteSlice();
+    this.addChore({
+      step: (deadline) => pass.step(deadline),
+      close: () => pass.close(),
+      finish: () => {
+        trace("delete pass over");
+        this.deletionDone = true;
+        this.seen = undefined;
+        this.flushControl();
+        this.maybeFinish();
+      },
+    });
   }
 
-  /** One slice of the --delete pass (Loop.work); the session goes on to its REPORT after the last. */
-  private deleteSlice(): "more" | "blocked" | "done" {
-    const pass = this.deletion;
-    if (pass === undefined) return "done";
-    if (this.state !== "running") {
-      this.stopDeletion();
+  private addChore(c: Chore): void {
+    this.chores.push(c);
+    this.loop.work = () => this.workSlice();
+  }
+
+  /** Chores for one slice (Loop.work); each one's finish() runs after its last step. */
+  private workSlice(): "more" | "blocked" | "done" {
+    if (this.chores.length === 0) return "done";
+    if (this.state !== "running" && this.state !== "suspended") {
+      this.stopChores();
       return "done";
     }
     // The sender reads our DELETED frames more slowly than we make them: wait for it.
-    if (this.ctlInFlight >= DELETE_SENDS_AHEAD) return "blocked";
-    let over: boolean;
+    if (this.ctlInFlight >= CHORE_SENDS_AHEAD) return "blocked";
+    const deadline = performance.now() + CHORE_SLICE_MS;
     try {
-      over = pass.step(performance.now() + DELETE_SLICE_MS);
+      while (this.chores.length > 0) {
+        const c = this.chores[0];
+        if (!c.step(deadline)) break;
+        this.chores.shift();
+        c.finish();
+        if (performance.now() > deadline) break;
+      }
     } catch (e) {
-      this.stopDeletion();
+      this.stopChores();
       this.fail(e instanceof Error ? e : new Error(String(e)));
       return "done";
     }
     this.lastProgress = performance.now();
-    if (!over) {
-      this.sendAnswers();
-      return "more";
-    }
-    trace("delete pass over");
-    this.deletion = undefined;
-    this.deletionDone = true;
-    this.seen = undefined;
-    this.flushControl();
-    this.maybeFinish();
-    return "done";
+    if (this.state === "running") this.sendAnswers();
+    return this.chores.length > 0 ? "more" : "done";
   }
 
-  private stopDeletion(): void {
-    this.deletion?.close();
-    this.deletion = undefined;
+  private stopChores(): void {
+    for (const c of this.chores.splice(0)) c.close();
   }
 
   /** Directory modes and times, deepest first (their contents are complete), then DST's own. */
@@ -1892,7 +1961,7 @@ export class RecvEngine implements ChannelSink {
    * removes named ones. Finished files stay: each is complete under its final name.
    */
   cleanup(): void {
-    this.stopDeletion();
+    this.stopChores();
     // A dropped connection (a reset, EOF even inside a record, a timeout, an interrupt,
     // the sender's ERROR) keeps what large files had received, for the next run to resume
     // (every byte kept was authenticated, and a resume checks its hash); a sender that
