@@ -46,10 +46,15 @@ export function parseHostPort(v: string, what: string, allowPortOnly: boolean): 
     return { host, port: checkPort(bracket[2], what) };
   }
   if (allowPortOnly && /^\d+$/.test(v)) return { host: "", port: checkPort(v, what) };
+  if (v.startsWith("[")) throw new UsageError(`${what}: an IPv6 address goes in brackets followed by a port, like [::1]:7000 (got '${v}')`);
   const i = v.lastIndexOf(":");
   if (i <= 0) throw new UsageError(`${what} must look like HOST:PORT${allowPortOnly ? " or PORT" : ""} (got '${v}')`);
   const host = v.slice(0, i);
-  if (host.includes(":")) throw new UsageError(`${what}: write IPv6 addresses in brackets, like [${host}]:${v.slice(i + 1)} (got '${v}')`);
+  if (host.includes(":")) {
+    // Suggest the bracketed form only when it is certain what the user meant.
+    const like = isIP(host) === 6 && /^\d+$/.test(v.slice(i + 1)) ? `[${host}]:${v.slice(i + 1)}` : isIP(v) === 6 ? `[${v}]:PORT` : "[::1]:7000";
+    throw new UsageError(`${what}: write IPv6 addresses in brackets, like ${like} (got '${v}')`);
+  }
   if (/[\s/\\]/.test(host)) throw new UsageError(`${what}: '${host}' is not a host name or address`);
   return { host, port: checkPort(v.slice(i + 1), what) };
 }

@@ -35,6 +35,24 @@ describe("parseHostPort", () => {
     }
   });
 
+  test("the bracketed form a message suggests is one that parses, or a plain example", () => {
+    const hint = (v: string): string => {
+      try {
+        parseHostPort(v, "TARGET", false);
+      } catch (e) {
+        return /like (\S+)/.exec((e as Error).message)?.[1] ?? "";
+      }
+      throw new Error(`${v} parsed`);
+    };
+    expect(hint("::1:7000")).toBe("[::1]:7000");
+    expect(hint("fe80::1")).toBe("[fe80::1]:PORT");
+    for (const v of ["[::1", "[::1]", "[::1:7680"]) expect(hint(v)).toBe("[::1]:7000");
+    for (const v of ["::1:7000", "[::1", "[::1]", "[::1:7680"]) {
+      const h = hint(v);
+      expect(parseHostPort(h, "TARGET", false).host).toBe("::1");
+    }
+  });
+
   test("formatting puts IPv6 in brackets and shows IPv4-mapped addresses as IPv4", () => {
     expect(formatHostPort({ host: "::1", port: 9 })).toBe("[::1]:9");
     expect(formatHostPort({ host: "h", port: 9 })).toBe("h:9");
