@@ -19,7 +19,8 @@
  * under a final path before it is complete: the receiver removes what is incomplete before
  * the rename (after a failure too, so complete files are kept, as elsewhere).
  */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmdirSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { cstr, errno, libc, openat2 } from "../../ffi/libc.ts";
 import { E } from "../../ffi/errno.ts";
 import { AT, O, OPEN_HOW, RENAME, RESOLVE, STATX, STATX_MASK } from "../../ffi/structs.ts";
@@ -82,12 +83,14 @@ export class Destination {
   private readonly staging: StagingRoot[] = [];
   private readonly stx = new Uint8Array(STATX.size);
   readonly rootHandle: DirHandle;
+  /** The first directory of `root` this constructor made (mkdir -p), if it made any. */
+  private readonly created: string | undefined;
 
   /** Opens (creating it if missing, like mkdir -p) the directory files are received into. */
   constructor(readonly root: string, maxCached = 1024) {
     this.maxCached = maxCached;
     try {
-      mkdirSync(root, { recursive: true });
+      this.created = mkdirSync(root, { recursive: true });
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       throw new SysError("mkdir", err.errno !== undefined ? -err.errno : E.EIO, root);
@@ -246,6 +249,24 @@ export class Destination {
   }
 
   /** Closes every fd. Only when no operation is in flight. */
+  /**
+   * Closes, then removes the directories the constructor made, as long as they are still
+   * empty (a receiver that never got to listen leaves no DST behind).
+   */
+  closeAndUnmake(): void {
+    this.close();
+    if (this.created === undefined) return;
+    const top = resolve(this.created);
+    for (let d = resolve(this.root); ; d = dirname(d)) {
+      try {
+        rmdirSync(d);
+      } catch {
+        return;
+      }
+      if (d === top || dirname(d) === d) return;
+    }
+  }
+
   close(): void {
     for (const h of this.cache.values()) this.closeHandle(h);
     this.cache.clear();

@@ -13,7 +13,7 @@
  * and returns results or throws typed errors.
  */
 import { createHmac } from "node:crypto";
-import { ProtocolError, SysError, UnsupportedError, UsageError } from "../errors.ts";
+import { InterruptedError, ProtocolError, SysError, UnsupportedError, UsageError } from "../errors.ts";
 import { openRing, type RingOptions } from "../uring/backend.ts";
 import type { BackendKind } from "../uring/types.ts";
 import { formatAddress, resolveAddresses, type HostPort, type Lookup, type SockAddr } from "./address.ts";
@@ -82,12 +82,7 @@ export function transportLimits(o: TransportOptions): { handshakeMs: number; idl
   };
 }
 
-export class InterruptedError extends Error {
-  constructor() {
-    super("interrupted");
-    this.name = "InterruptedError";
-  }
-}
+export { InterruptedError };
 
 /** The continuation token of a connection: only the two ends of it can compute it. */
 export function continuationToken(hs: HandshakeResult, role: "client" | "server"): Uint8Array {
@@ -494,6 +489,7 @@ export async function runRecv(o: RecvSessionOptions): Promise<RecvResult[]> {
   const limits = transportLimits(o);
   if (o.crypto === "kernel" && !o.plaintext) await checkKernelTls();
   const dest = new Destination(o.dst);
+  let listening = false;
   const ring = openRing(o.ring);
   // One io-wq worker for the receiver's file work (creating files, buffered writes): it
   // runs beside the event loop on the other core, and a second one would only wait for the
@@ -707,6 +703,7 @@ export async function runRecv(o: RecvSessionOptions): Promise<RecvResult[]> {
   try {
     const addrs = await resolveAddresses(o.listen, true, o.lookup);
     listener = listenOn(addrs, o.listen.host === "");
+    listening = true;
     event({ type: "listening", address: formatAddress(listener.local) });
     // While no sender is here yet: one throwaway CPace run, so the first real handshake
     // does not wait for the curve code to warm up (~25 ms on this machine's first run).
@@ -799,7 +796,9 @@ export async function runRecv(o: RecvSessionOptions): Promise<RecvResult[]> {
       await loop.run(() => a.idle || loop.now() > until);
     }
     if (listener !== undefined) closeFd(listener.fd);
-    dest.close();
+    // Could not listen (address in use, not local...): a DST made for this run goes again.
+    if (listening) dest.close();
+    else dest.closeAndUnmake();
     closeHashPoolOf(ring);
     ring.close();
     process.umask(oldUmask);
