@@ -53,3 +53,11 @@ export class UnsupportedError extends Error {
     this.name = "UnsupportedError";
   }
 }
+
+/** The user stopped the program (SIGINT/SIGTERM, Ctrl-C at a prompt): exit 130. */
+export class InterruptedError extends Error {
+  constructor(message = "interrupted") {
+    super(message);
+    this.name = "InterruptedError";
+  }
+}

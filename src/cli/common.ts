@@ -10,7 +10,7 @@ import { intIn, sizeIn, type OptionSpecs } from "./args.ts";
 export const OUTPUT_OPTIONS: OptionSpecs = {
   verbose: { type: "boolean", alias: ["v"], description: "Say more: backend in use, per-file errors as they happen" },
   quiet: { type: "boolean", description: "Only errors and warnings on stderr; no progress, no summary line" },
-  json: { type: "boolean", description: "Write a machine-readable summary to stdout when done" },
+  json: { type: "boolean", description: "Write a machine-readable summary to stdout when done (a failure: {\"error\", \"exitCode\"})" },
 };
 
 export const RING_OPTIONS: OptionSpecs = {

@@ -7,7 +7,7 @@
  * command name is taken as the copy's SRC.
  *
  * Owns: the top-level --help/--version and the one catch that turns an error into a line
- * on stderr and an exit status. Never does a command's work: commands.ts lists them.
+ * on stderr (and, with --json, an object on stdout) and an exit status. Never does a command's work: commands.ts lists them.
  */
 import "./jit.ts";
 import { defineCommand, renderUsage } from "citty";
@@ -16,7 +16,7 @@ import { parseStrict } from "./args.ts";
 import { cittyDef, helpText, plain } from "./command.ts";
 import { commandNamed, COMMANDS, DEFAULT_COMMAND, DESCRIPTION, PROGRAM, ROOT_EXAMPLES } from "./commands.ts";
 import { EXIT } from "./exit.ts";
-import { describeError, log, setVerbosity } from "./report.ts";
+import { describeError, log, printJson, setVerbosity } from "./report.ts";
 
 const root = defineCommand({
   meta: { name: PROGRAM, version: VERSION, description: DESCRIPTION },
@@ -53,16 +53,23 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(await helpText(cmd, root));
     return EXIT.OK;
   }
+  // Until the options parse, the word alone says whether the output should be JSON.
+  wantsJson = "json" in cmd.options && rest.includes("--json");
   const args = parseStrict(rest, cmd.options, cmd.name);
+  wantsJson = args.json === true;
   setVerbosity({ verbose: args.verbose === true, quiet: args.quiet === true });
   return await cmd.run(args);
 }
+
+/** --json was asked for: a failure is a JSON object on stdout too (scripts get one either way). */
+let wantsJson = false;
 
 try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (e) {
   const { message, code } = describeError(e);
   log.error(message);
+  if (wantsJson) printJson({ error: message, exitCode: code }, true);
   if (process.env.URING_SYNC_DEBUG === "1" && e instanceof Error) process.stderr.write(`${e.stack}\n`);
   process.exitCode = code;
 }

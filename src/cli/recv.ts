@@ -27,7 +27,8 @@ Without ADDR it listens on every interface: [::] dual-stack (IPv4 too), or 0.0.0
 the machine has no IPv6. ADDR may be an IPv4 address, [IPV6] in brackets, or a host name.
 
 By default it exits after one completed session (0 if everything was stored, 1 if some
-files failed); --keep-listening serves one session after another. A connection that
+files failed); --keep-listening serves one session after another (with --json: one
+summary per session, each a JSON object on one line). A connection that
 fails (wrong secret, garbage, a timeout, a broken session) is reported on one line and
 never ends the receiver; a handshake must complete within 10 s, and a session that sends
 nothing for 60 s is dropped.
@@ -40,7 +41,8 @@ symlinks already in DST are never followed), no device nodes or FIFOs are create
 setuid/setgid/sticky bits are dropped, and a file appears under its final name only when
 complete: a dropped connection leaves no partial file under a final name. (A large file,
 1 MiB or more, keeps what arrived as .NAME.usync-partial, so that the sender's next run
-resumes it after checking its SHA-256; the sender's --delete, --dry-run, --checksum and
+resumes it after checking its SHA-256 (after the receiver itself was killed, all but the
+last 65 MiB, which may not have been written); the sender's --delete, --dry-run, --checksum and
 --ignore-times reach the receiver with the handshake.)
 
 Examples:
@@ -94,6 +96,7 @@ function checkDst(dst: string): void {
 async function runRecvCommand(args: Parsed): Promise<number> {
   const quiet = bool(args, "quiet");
   const json = bool(args, "json");
+  const keepListening = bool(args, "keep-listening");
   const sec = securityFromArgs(args);
   const listen = parseHostPort(String(args.listen), "--listen", true);
   checkDst(String(args.dst));
@@ -118,7 +121,7 @@ async function runRecvCommand(args: Parsed): Promise<number> {
       results = await runRecv({
         dst: String(args.dst),
         listen,
-        keepListening: bool(args, "keep-listening"),
+        keepListening,
         secret,
         crypto: sec.crypto,
         plaintext: sec.plaintext,
@@ -173,7 +176,7 @@ async function runRecvCommand(args: Parsed): Promise<number> {
                   streams: r.streams,
                   backend: r.backend,
                   failures: r.failures.map((f) => ({ path: f.path, code: f.code, message: f.message })),
-                });
+                }, keepListening);
               }
               if (!quiet && !json) say(() => log.info(summary(r)));
               break;

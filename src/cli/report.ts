@@ -6,7 +6,7 @@
  * return results or throw typed errors that end up here.
  */
 import { createConsola, type ConsolaInstance, type LogObject } from "consola";
-import { ProtocolError, SysError, UnsupportedError, UsageError } from "../errors.ts";
+import { InterruptedError, ProtocolError, SysError, UnsupportedError, UsageError } from "../errors.ts";
 import { EXIT, type ExitCode } from "./exit.ts";
 
 const PREFIX: Record<string, string> = { error: "error: ", fatal: "error: ", warn: "warning: ", info: "", success: "", log: "", debug: "" };
@@ -29,6 +29,7 @@ export function setVerbosity(opts: { verbose?: boolean; quiet?: boolean }): void
 /** One line for the user and the exit code that goes with it. */
 export function describeError(e: unknown): { message: string; code: ExitCode } {
   if (e instanceof UsageError) return { message: e.message, code: EXIT.USAGE };
+  if (e instanceof InterruptedError) return { message: e.message, code: EXIT.INTERRUPTED };
   if (e instanceof UnsupportedError) return { message: e.message, code: EXIT.UNSUPPORTED };
   if (e instanceof ProtocolError) return { message: e.message, code: EXIT.PEER };
   if (e instanceof SysError) return { message: e.message, code: EXIT.FAILED };
@@ -36,7 +37,10 @@ export function describeError(e: unknown): { message: string; code: ExitCode } {
   return { message: String(e), code: EXIT.FAILED };
 }
 
-/** Write machine-readable output to stdout (for --json). */
-export function printJson(value: unknown): void {
-  process.stdout.write(JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? Number(v) : v), 2) + "\n");
+/**
+ * Write machine-readable output to stdout (for --json): one indented document, or with
+ * `oneLine` one object per line (JSON Lines, for a stream of them, e.g. one per session).
+ */
+export function printJson(value: unknown, oneLine = false): void {
+  process.stdout.write(JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? Number(v) : v), oneLine ? undefined : 2) + "\n");
 }

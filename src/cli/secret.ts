@@ -10,7 +10,7 @@
  * secret itself (the generated code is returned for the caller to show) and never logs it.
  */
 import { readFileSync, statSync } from "node:fs";
-import { UsageError } from "../errors.ts";
+import { InterruptedError, UsageError } from "../errors.ts";
 
 /** Crockford base32: no I, L, O, U, so nothing is mistaken when read aloud or retyped. */
 export const CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -134,7 +134,9 @@ export async function promptHidden(question: string): Promise<string> {
     const onData = (chunk: Buffer | string): void => {
       for (const ch of typeof chunk === "string" ? chunk : chunk.toString("utf8")) {
         if (ch === "\r" || ch === "\n") return done();
-        if (ch === "\u0003" || ch === "\u0004") return done(new UsageError("no secret given (input cancelled)"));
+        // Ctrl-C is an interruption (exit 130, as everywhere); Ctrl-D means no secret.
+        if (ch === "\u0003") return done(new InterruptedError("interrupted at the secret prompt"));
+        if (ch === "\u0004") return done(new UsageError("no secret given (input cancelled)"));
         if (ch === "\u007f" || ch === "\b") buf = buf.slice(0, -1);
         else if (ch >= " ") buf += ch;
       }

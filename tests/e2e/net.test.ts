@@ -15,7 +15,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { formatResult, parseJson, type RunResult } from "../helpers/cli.ts";
+import { cliCommand, formatResult, parseJson, runCli, type RunResult } from "../helpers/cli.ts";
+import { createServer, type Server } from "node:net";
 import { expectNoDiff, removeDir, workDir } from "../helpers/e2e.ts";
 import {
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
@@ -24,8 +25,10 @@ import {
   expectBothExit,
   expectNoCrash,
   formatBoth,
+  collect,
   killAllReceivers,
   listeningInodes,
+  netEnv,
   parseOneTimeCode,
   receiverEnds,
   runSender,
@@ -223,6 +226,30 @@ describe("addresses", () => {
   }, 60_000);
 });
 
+describe("a receiver that cannot listen", () => {
+  test("a port in use, an address not on this machine: exit 1 with the errno, and no DST left behind", async () => {
+    const busy: Server = createServer();
+    await new Promise<void>((ok) => busy.listen(0, "127.0.0.1", ok));
+    try {
+      const port = (busy.address() as { port: number }).port;
+      const parent = freshDst("cannot-listen");
+      mkdirSync(parent, { recursive: true });
+      for (const [listen, errno] of [[`127.0.0.1:${port}`, "EADDRINUSE"], [`192.0.2.1:${port}`, "EADDRNOTAVAIL"]]) {
+        const dst = join(parent, "new", "dst");
+        const r = await runCli(["recv", dst, "--listen", listen], { env: netEnv(TEST_SECRET), timeoutMs: 30_000 });
+        expectNoCrash(r.stderr, "stderr", formatResult(r));
+        expect(r.code, formatResult(r)).toBe(1);
+        expect(r.stderr).toContain(errno);
+        // The directories it made for DST went again; the one that was there stays.
+        expect(existsSync(join(parent, "new")), formatResult(r)).toBe(false);
+        expect(existsSync(parent)).toBe(true);
+      }
+    } finally {
+      busy.close();
+    }
+  }, 60_000);
+});
+
 describe("sessions", () => {
   test("by default the receiver exits 0 after one session and stops listening", async () => {
     const dst = freshDst("oneshot");
@@ -233,7 +260,7 @@ describe("sessions", () => {
     expect(listeningInodes(t.port), "the port is released after the session").toEqual([]);
   }, 60_000);
 
-  test("--keep-listening serves two sessions one after the other, and stays up", async () => {
+  test("--keep-listening serves two sessions one after the other, and stays up; --json is one line per session", async () => {
     const dst = freshDst("keep");
     const a = join(work, "keep-a");
     const b = join(work, "keep-b");
@@ -241,7 +268,7 @@ describe("sessions", () => {
     writeRandom(join(a, "a/blob.bin"), 300_000);
     writeTree(b, { "b/two.txt": "second session\n" });
     writeRandom(join(b, "b/blob.bin"), 200_000);
-    const rcv = await startReceiver({ dst, args: ["--keep-listening"] });
+    const rcv = await startReceiver({ dst, args: ["--keep-listening", "--json"] });
     const s1 = await runSender(a, rcv.address);
     expect(s1.code, `first session\n${formatResult(s1)}\n${rcv.describe()}`).toBe(0);
     await Bun.sleep(500);
@@ -256,6 +283,12 @@ describe("sessions", () => {
     const r = await rcv.stop("SIGINT");
     expect([0, 130], `a --keep-listening receiver stops on SIGINT\n${formatResult(r)}`).toContain(r.code ?? -1);
     expectNoCrash(r.stderr, "receiver", formatResult(r));
+    // JSON Lines: each line parses on its own, one per session.
+    const lines = r.stdout.trim().split("\n");
+    expect(lines.length, formatResult(r)).toBe(2);
+    const sessions = lines.map((l) => JSON.parse(l) as { filesReceived: number; bytes: number });
+    expect(sessions.map((j) => j.filesReceived)).toEqual([2, 2]);
+    expect(sessions.map((j) => j.bytes)).toEqual([300_000 + "first session\n".length, 200_000 + "second session\n".length]);
   }, 90_000);
 });
 
@@ -305,6 +338,31 @@ describe("the secret", () => {
     await rcv2.stop("SIGKILL");
   }, 90_000);
 
+  test("at the sender's secret prompt (a terminal), Ctrl-C is an interruption (exit 130) and Ctrl-D gives no secret (exit 2)", async () => {
+    const quote = (a: string): string => `'${a.replace(/'/g, "'\\''")}'`;
+    for (const [key, code, message] of [["\u0003", 130, /interrupted at the secret prompt/], ["\u0004", 2, /no secret given/]] as const) {
+      // `script` gives send a terminal, so it asks; the port is never reached.
+      const cmd = [...cliCommand(), "send", small, "127.0.0.1:9"].map(quote).join(" ");
+      const env = { ...netEnv(null) };
+      const proc = Bun.spawn(["script", "-qfec", cmd, "/dev/null"], { env, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+      const sink = { text: "" };
+      const reading = Promise.all([collect(proc.stdout as ReadableStream<Uint8Array>, sink), collect(proc.stderr as ReadableStream<Uint8Array>, sink)]);
+      const until = performance.now() + 30_000;
+      while (!sink.text.includes("Code (or secret) from the receiver") && proc.exitCode === null && performance.now() < until) await Bun.sleep(20);
+      expect(sink.text, "the prompt was not shown").toContain("Code (or secret) from the receiver");
+      const stdin = proc.stdin as import("bun").FileSink;
+      stdin.write(key);
+      await stdin.flush();
+      const timer = setTimeout(() => proc.kill("SIGKILL"), 30_000);
+      const exit = await proc.exited;
+      clearTimeout(timer);
+      await reading;
+      expect(exit, sink.text).toBe(code);
+      expect(sink.text).toMatch(message);
+      expectNoCrash(sink.text, "the terminal output", sink.text);
+    }
+  }, 90_000);
+
   test("--secret-file on the receiver, URING_SYNC_SECRET on the sender (no newline in the file)", async () => {
     const file = join(work, `secret-${++n}`);
     writeFileSync(file, "a secret from a file", { mode: 0o600 });
@@ -340,9 +398,13 @@ describe("the secret", () => {
   test("a wrong secret: the sender exits 4 with 'authentication failed', the receiver says so too, writes nothing, and stays up", async () => {
     const dst = freshDst("wrong");
     const rcv = await startReceiver({ dst });
-    const s = await runSender(small, rcv.address, { secret: "not the secret" });
+    const s = await runSender(small, rcv.address, { secret: "not the secret", args: ["--json"] });
     expect(s.code, formatResult(s)).toBe(4);
     expect(s.stderr, formatResult(s)).toMatch(/authentication failed/i);
+    // --json: the failure is on stdout too, as an object scripts can read.
+    const j = parseJson(s) as { error: string; exitCode: number };
+    expect(j.exitCode).toBe(4);
+    expect(j.error).toMatch(/authentication failed/i);
     expect(s.stderr.split("\n").filter((l) => /authentication failed/i.test(l)).length, "one clear line").toBeGreaterThanOrEqual(1);
     expectNoCrash(s.stderr, "sender", formatResult(s));
     await rcv.waitStderr(/authentication failed/i, 5_000, "the receiver's authentication error");
