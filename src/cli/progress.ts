@@ -3,8 +3,9 @@
  * tree is being discovered, then files, bytes, rate and ETA. One line, redrawn in place
  * at most a few times a second, erased before anything else is printed and at the end.
  *
- * Owns: formatting sizes, rates and durations for people, and the redraw. Never decides
- * whether to show itself (the caller checks isTTY and --quiet).
+ * Owns: formatting sizes, rates and durations for people, the receiver's line and ETA
+ * (`recv`), fitting a line to the terminal, and the redraw. Never decides whether to show
+ * itself (the caller checks isTTY and --quiet).
  */
 import type { CopyProgress } from "../copy/engine.ts";
 
@@ -57,6 +58,57 @@ export function progressLine(p: CopyProgress): string {
   return `${formatCount(p.filesDone)}/${formatCount(p.filesTotal)} files, ${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)}${pct}${failed}, ${rate}${eta}`;
 }
 
+/** What the receiver knows of a session, for its progress line (src/net/receiver.ts RecvStats). */
+export interface ReceiveSnapshot {
+  /** Files stored, and files DST already had (SKIP). */
+  files: number;
+  unchanged: number;
+  /** Bytes written so far, and bytes that need no writing (unchanged files, resumed prefixes, holes). */
+  written: number;
+  settled: number;
+  /** File ENTRYs so far and their bytes. */
+  announcedFiles: number;
+  announcedBytes: number;
+  /** The sender's totals once its listing is complete (LISTED); null before. */
+  listed: { files: number; bytes: number } | null;
+  /** Since the session started. */
+  seconds: number;
+}
+
+/**
+ * Seconds left for the receiver: the bytes still to be written at the rate so far. Null
+ * (no ETA shown) until the sender's totals are known, or while nothing was written yet.
+ */
+export function receiveEta(s: ReceiveSnapshot): number | null {
+  if (s.listed === null || s.seconds <= 0 || s.written <= 0) return null;
+  const remaining = Math.max(0, s.listed.bytes - s.written - s.settled);
+  return remaining / (s.written / s.seconds);
+}
+
+/** The receiver's progress line: what arrived so far, then (totals known) against them, with an ETA. */
+export function receiveLine(s: ReceiveSnapshot): string {
+  const rate = `${formatBytes(s.seconds > 0 ? s.written / s.seconds : 0)}/s`;
+  if (s.listed === null) {
+    // The sender is still listing: only what has been announced so far is known.
+    return `receiving: ${plural(s.files, "file")}, ${formatBytes(s.written)} written (${formatCount(s.announcedFiles)} files, ${formatBytes(s.announcedBytes)} announced so far), ${rate}`;
+  }
+  const total = s.listed.bytes;
+  const done = Math.min(total, s.written + s.settled);
+  const pct = total > 0 ? ` (${Math.min(100, Math.floor((100 * done) / total))}%)` : "";
+  const eta = receiveEta(s);
+  return `receiving: ${formatCount(s.files + s.unchanged)}/${formatCount(s.listed.files)} files, ${formatBytes(done)}/${formatBytes(total)}${pct}, ${rate}${eta === null ? "" : `, ETA ${formatDuration(eta)}`}`;
+}
+
+/**
+ * `line` cut to a terminal `columns` wide (one column kept free, so the cursor never wraps).
+ * A terminal of unknown width (undefined, or a pseudo-terminal reporting 0 columns) gets
+ * the whole line: cutting it to a guess hid everything but "receiving:".
+ */
+export function fitLine(line: string, columns: number | undefined): string {
+  if (columns === undefined || !(columns > 0) || line.length <= columns - 1) return line;
+  return `${line.slice(0, Math.max(10, columns - 2))}…`;
+}
+
 /** Draws the progress line on a terminal stream, and gets it out of the way. */
 export class ProgressLine {
   private shown = false;
@@ -65,10 +117,12 @@ export class ProgressLine {
   constructor(private readonly out: NodeJS.WriteStream = process.stderr) {}
 
   update(p: CopyProgress): void {
-    // A pseudo-terminal may report 0 columns: assume a usual width then.
-    const cols = this.out.columns !== undefined && this.out.columns >= 20 ? this.out.columns : 100;
-    let line = progressLine(p);
-    if (line.length > cols - 1) line = line.slice(0, Math.max(10, cols - 2)) + "…";
+    this.show(progressLine(p));
+  }
+
+  /** Draws `text` (no terminal control characters) in place of the previous line. */
+  show(text: string): void {
+    const line = fitLine(text, this.out.columns);
     if (line === this.last && this.shown) return;
     this.last = line;
     this.out.write(`\r\x1b[K${line}`);

@@ -17,7 +17,7 @@ import { bool, type Parsed } from "./args.ts";
 import type { Command } from "./command.ts";
 import { OUTPUT_OPTIONS, RING_OPTIONS } from "./common.ts";
 import { EXIT } from "./exit.ts";
-import { formatBytes, formatCount, plural } from "./progress.ts";
+import { formatBytes, formatCount, plural, ProgressLine, receiveLine } from "./progress.ts";
 import { log, printJson } from "./report.ts";
 import { cryptoText, MAX_ERROR_LINES, SECRET_OPTIONS, secretFromArgs, securityFromArgs } from "./send.ts";
 
@@ -80,6 +80,8 @@ function summary(r: RecvResult): string {
     : [`received ${plural(s.files, "file")} (${formatBytes(s.bytes)}) in ${seconds}`];
   if (s.dirs > 0 && !r.dryRun) parts.push(plural(s.dirs, "directory", "directories"));
   if (s.symlinks > 0 && !r.dryRun) parts.push(plural(s.symlinks, "symlink"));
+  // Counted apart from files, as the sender counts them (a hard link is a name, not file data).
+  if (s.hardlinks > 0 && !r.dryRun) parts.push(plural(s.hardlinks, "hard link"));
   if (s.unchanged > 0) parts.push(`${formatCount(s.unchanged)} unchanged`);
   if (s.resumed > 0) parts.push(`${formatCount(s.resumed)} resumed`);
   if (s.deleted > 0) parts.push(r.dryRun ? `would delete ${formatCount(s.deleted)}` : `${formatCount(s.deleted)} deleted`);
@@ -102,7 +104,7 @@ async function runRecvCommand(args: Parsed): Promise<number> {
   checkDst(String(args.dst));
   const { secret, generated } = await secretFromArgs(args, "recv");
   const showProgress = process.stderr.isTTY === true && !quiet && !json && process.env.URING_SYNC_NO_PROGRESS !== "1";
-  const bar = showProgress ? new ReceiveProgress() : null;
+  const bar = showProgress ? new ProgressLine(process.stderr) : null;
   const say = (f: () => void): void => {
     bar?.clear();
     f();
@@ -184,10 +186,13 @@ async function runRecvCommand(args: Parsed): Promise<number> {
           }
         },
         onProgress: bar === null ? undefined : (p) => {
-          const seconds = (performance.now() - sessionStart) / 1000;
-          const rate = seconds > 0 ? p.stats.written / seconds : 0;
-          // The sender knows the totals; the receiver only what has been announced so far.
-          bar.update(`receiving: ${plural(p.stats.files, "file")}, ${formatBytes(p.stats.written)} written (${formatCount(p.stats.announcedFiles)} files, ${formatBytes(p.stats.announcedBytes)} announced), ${formatBytes(rate)}/s`);
+          const s = p.stats;
+          // The totals (and so an ETA) once the sender's LISTED said its listing is complete.
+          bar.show(receiveLine({
+            files: s.files, unchanged: s.unchanged, written: s.written, settled: s.settledBytes,
+            announcedFiles: s.announcedFiles, announcedBytes: s.announcedBytes, listed: s.listed,
+            seconds: (performance.now() - sessionStart) / 1000,
+          }));
         },
       });
     } catch (e) {
@@ -204,26 +209,5 @@ async function runRecvCommand(args: Parsed): Promise<number> {
     bar?.clear();
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
-  }
-}
-
-/** The receiver's one progress line on a terminal (stderr), redrawn in place. */
-class ReceiveProgress {
-  private shown = false;
-  private last = "";
-
-  update(line: string): void {
-    const cols = process.stderr.columns ?? 100;
-    const text = line.length > cols - 1 ? `${line.slice(0, Math.max(10, cols - 2))}…` : line;
-    if (text === this.last && this.shown) return;
-    this.last = text;
-    process.stderr.write(`\r\x1b[K${text}`);
-    this.shown = true;
-  }
-
-  clear(): void {
-    if (!this.shown) return;
-    process.stderr.write("\r\x1b[K");
-    this.shown = false;
   }
 }

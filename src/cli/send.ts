@@ -104,8 +104,8 @@ A large file (1 MiB or more) cut off by a dropped connection is kept on the rece
 kept); --dry-run (-n) agrees with the receiver on what would change, prints "send PATH"
 and "delete PATH" lines, and changes nothing on either side.
 Everything is streamed: headers and data go out while SRC is still being read, large
-files in 1 MiB chunks; at the end the receiver reports what it stored, and the exit code
-says whether all of it arrived.
+files in 1 MiB chunks; at the end the receiver reports what it has in place (stored now
+or already there) and what it wrote, and the exit code says whether all of it arrived.
 -j N: up to N connections (each its own handshake and keys); files of 16 MiB or more go
 in 8 MiB pieces spread across them; the extra connections open with the first such file.
 
@@ -171,7 +171,8 @@ function summary(r: SendResult, dryRun: boolean): string {
   if (s.unchanged > 0) parts.push(`${formatCount(s.unchanged)} unchanged`);
   if (s.resumed > 0) parts.push(`${formatCount(s.resumed)} resumed`);
   if (s.deleted > 0) parts.push(`${dryRun ? "would delete" : "deleted"} ${formatCount(s.deleted)}`);
-  if (!dryRun) parts.push(`receiver stored ${plural(r.report.files, "entry", "entries")} (${formatBytes(Number(r.report.bytes))})`);
+  // REPORT's files: every entry now in place, stored by this run or already there (docs/PROTOCOL.md 8.5).
+  if (!dryRun) parts.push(`receiver has ${plural(r.report.files, "entry", "entries")} in place, ${formatBytes(Number(r.report.bytes))} written`);
   if (s.skipped > 0) parts.push(`${plural(s.skipped, "special file")} skipped`);
   parts.push(`${formatCount(failed)} failed`);
   return `${dryRun ? "dry run: " : ""}${parts.join(", ")} — ${cryptoText(r.layer, r.cipher)} to ${r.peer}${r.streams > 1 ? `, ${r.streams} streams` : ""}${r.rekeys > 0 ? `, ${r.rekeys} re-keys` : ""}`;
@@ -261,7 +262,7 @@ async function runSendCommand(args: Parsed): Promise<number> {
     if (result.deleteSkipped) log.warn("--delete: nothing was deleted, because some source entries could not be read (their copies would have been removed)");
     const expected = result.stats.files + result.stats.unchanged + result.stats.symlinks + result.stats.hardlinks;
     const mismatch = !sync.dryRun && failed === 0 && result.report.files !== expected;
-    if (mismatch) log.error(`the receiver reports ${result.report.files} stored entries, ${expected} were sent`);
+    if (mismatch) log.error(`the receiver reports ${result.report.files} entries in place, ${expected} were listed`);
     if (json) {
       printJson({
         filesSent: result.stats.files,

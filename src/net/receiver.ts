@@ -104,10 +104,11 @@ export const DEFAULT_LIMITS: ReceiverLimits = {
 };
 
 export interface RecvStats {
-  /** Regular files stored (each hard link counts as one more). */
+  /** Regular files stored (hard links are counted in `hardlinks` only, as the sender counts them). */
   files: number;
   dirs: number;
   symlinks: number;
+  /** Hard links in place: made now, or already there. */
   hardlinks: number;
   /** Bytes of the files stored (complete files only). */
   bytes: number;
@@ -116,6 +117,13 @@ export interface RecvStats {
   /** Files announced so far and their bytes (progress). */
   announcedFiles: number;
   announcedBytes: number;
+  /**
+   * Bytes of announced files that need no writing here (progress): sizes of unchanged
+   * files, resumed prefixes, holes, and data dropped for a file that failed.
+   */
+  settledBytes: number;
+  /** The sender's totals once its listing is complete (LISTED), for the ETA; null before. */
+  listed: { files: number; bytes: number } | null;
   /** Files answered SKIP: DST already had them (want mode). */
   unchanged: number;
   /** Entries removed by --delete (dry run: that would be). */
@@ -347,7 +355,7 @@ const P_SKIP = 4;
 
 export class RecvEngine implements ChannelSink {
   readonly stats: RecvStats = {
-    files: 0, dirs: 0, symlinks: 0, hardlinks: 0, bytes: 0, written: 0, announcedFiles: 0, announcedBytes: 0, unchanged: 0, deleted: 0, resumed: 0,
+    files: 0, dirs: 0, symlinks: 0, hardlinks: 0, bytes: 0, written: 0, announcedFiles: 0, announcedBytes: 0, settledBytes: 0, listed: null, unchanged: 0, deleted: 0, resumed: 0,
   };
   readonly failures: ReportFailure[] = [];
   state: RecvState = "running";
@@ -796,6 +804,7 @@ export class RecvEngine implements ChannelSink {
   hole(id: number, offset: number, len: number): void {
     const f = this.streamFile(id, "HOLE", true);
     this.advance(f, offset, len, "HOLE");
+    this.stats.settledBytes += len;
     if (f.cov !== undefined) this.progressFile(f);
   }
 
@@ -841,6 +850,7 @@ export class RecvEngine implements ChannelSink {
         f.started = true;
         if (f.resumeFrom > 0 && offset === 0) {
           // The sender's prefix differs from ours: it restarts from 0 (docs/PROTOCOL.md 8.4, 8.8).
+          this.stats.settledBytes -= f.resumeFrom;
           f.resumeFrom = 0;
           f.dataEnd = 0;
           cov.clear();
@@ -855,6 +865,7 @@ export class RecvEngine implements ChannelSink {
       f.started = true;
       if (f.resumeFrom > 0 && offset === 0) {
         // The sender's prefix differs from ours: it restarts from 0 (docs/PROTOCOL.md 8.4).
+        this.stats.settledBytes -= f.resumeFrom;
         f.resumeFrom = 0;
         f.next = 0;
         f.dataEnd = 0;
@@ -898,8 +909,10 @@ export class RecvEngine implements ChannelSink {
         this.checkStreamsEnded();
         this.maybeFinish();
         return;
+      case "listed":
+        return this.onListed(m.files, m.bytes);
       case "root":
-        if (this.entries > 0 || this.rootMeta !== undefined) throw new ProtocolError("frame", "ROOT must be the first frame of a transfer");
+        if (this.entries > 0 || this.rootMeta !== undefined || this.stats.listed !== null) throw new ProtocolError("frame", "ROOT must be the first frame of a transfer");
         this.rootMeta = { mode: m.mode, mtimeNs: m.mtimeNs };
         return;
       case "rekey":
@@ -918,7 +931,7 @@ export class RecvEngine implements ChannelSink {
       }
       case "filter":
         if (!this.sync.delete) throw new ProtocolError("frame", "FILTER without the HELLO flag DELETE");
-        if (this.entries > 0 || this.listEnded) throw new ProtocolError("frame", "FILTER after the first ENTRY");
+        if (this.entries > 0 || this.listEnded || this.stats.listed !== null) throw new ProtocolError("frame", "FILTER after the first ENTRY");
         if (this.excludes.length + this.includes.length >= MAX_FILTERS) throw new ProtocolError("limit", `more than ${MAX_FILTERS} FILTER frames`);
         (m.rule === "exclude" ? this.excludes : this.includes).push(m.pattern);
         try {
@@ -937,8 +950,22 @@ export class RecvEngine implements ChannelSink {
     }
   }
 
+  /**
+   * LISTED: the sender's listing is complete. Only shown as progress, but still peer input:
+   * once, before LIST_END, and exactly the file ENTRYs counted here (docs/PROTOCOL.md 8.3g).
+   */
+  private onListed(files: number, bytes: number): void {
+    if (this.stats.listed !== null) throw new ProtocolError("frame", "LISTED twice");
+    if (this.listEnded) throw new ProtocolError("frame", "LISTED after LIST_END");
+    if (files !== this.stats.announcedFiles || bytes !== this.stats.announcedBytes) {
+      throw new ProtocolError("frame", `LISTED says ${files} files of ${bytes} bytes, but ${this.stats.announcedFiles} files of ${this.stats.announcedBytes} bytes were announced`);
+    }
+    this.stats.listed = { files, bytes };
+  }
+
   private onEntry(m: EntryMessage): void {
     if (this.listEnded) throw new ProtocolError("frame", "ENTRY after LIST_END");
+    if (this.stats.listed !== null) throw new ProtocolError("frame", "ENTRY after LISTED (the sender said its listing was complete)");
     if (++this.entries > this.limits.maxEntries) throw new ProtocolError("limit", `more than ${this.limits.maxEntries} entries in one session`);
     if (this.ids.has(m.id) || this.files.has(m.id)) throw new ProtocolError("frame", `ENTRY id ${m.id} used twice`);
     this.seen?.add(m.path);
@@ -1122,6 +1149,7 @@ export class RecvEngine implements ChannelSink {
       }
       this.dest.release(parent.dir);
       this.stats.unchanged++;
+      this.stats.settledBytes += p.size;
       this.remember(id, rel);
       this.queueSkip(id);
       return;
@@ -1162,6 +1190,7 @@ export class RecvEngine implements ChannelSink {
       f.partialRel = siblingPath(rel, pname);
       this.partials.set(f.partialRel, f);
       f.resumeFrom = offset;
+      this.stats.settledBytes += offset;
       f.next = offset;
       f.dataEnd = offset;
     } else f.direct = parent.dir.staged;
@@ -1334,6 +1363,7 @@ export class RecvEngine implements ChannelSink {
   /** A write that will not happen (its file failed): release it as if done. */
   private dropWrite(op: WriteOp): void {
     const f = op.file;
+    this.stats.settledBytes += op.len;
     f.writesInFlight--;
     this.blocks.release(op.block);
     this.writePool.push(op);
@@ -1660,7 +1690,6 @@ export class RecvEngine implements ChannelSink {
     if (this.sync.dryRun) {
       if (!this.ids.has(linkId)) throw new ProtocolError("frame", `hard link ${displaySafe(rel)} to unknown id ${linkId}`);
       this.stats.hardlinks++;
-      this.stats.files++;
       return;
     }
     const inProgress = this.files.get(linkId);
@@ -1706,14 +1735,12 @@ export class RecvEngine implements ChannelSink {
         if (e === E.EEXIST && this.sameInode(tdir.fd, tname, pdir.fd, name)) {
           // Already that link (an unchanged tree).
           this.stats.hardlinks++;
-          this.stats.unchanged++;
           return;
         }
         if (e !== E.EEXIST || pdir.staged) throw new SysError("link", e, rel);
         this.placeReplacing(pdir, name, rel, (tmp) => libc.linkat(tdir.fd, tname, pdir.fd, tmp, 0), "link");
       }
       this.stats.hardlinks++;
-      this.stats.files++;
     } catch (e) {
       this.failures.push(recvFailure(e, rel));
     } finally {
@@ -1828,7 +1855,7 @@ export class RecvEngine implements ChannelSink {
     })));
     // Entries now in place: stored, or already there (unchanged).
     const report = encodeMessage({
-      type: "report", files: this.stats.files + this.stats.unchanged + this.stats.symlinks, bytes: BigInt(this.stats.bytes), failures, omittedFailures,
+      type: "report", files: this.stats.files + this.stats.unchanged + this.stats.symlinks + this.stats.hardlinks, bytes: BigInt(this.stats.bytes), failures, omittedFailures,
     });
     const ch = this.channel as Channel;
     const buf = pinned(report.length);

@@ -289,6 +289,8 @@ export class SendEngine implements ChannelSink {
   listingIncomplete = false;
   private filtersSent = 0;
   private scanDone = false;
+  /** LISTED went out: the receiver knows the totals (its progress shows an ETA). */
+  private listedSent = false;
   private listEndQueued = false;
   /** LIST_END has been handed to the channel: now waiting for REPORT. */
   listEndSent = false;
@@ -383,6 +385,11 @@ export class SendEngine implements ChannelSink {
     const out: Channel[] = [];
     for (const l of this.lanes) if (l.channel !== undefined) out.push(l.channel);
     return out;
+  }
+
+  /** Every entry of the tree has been announced (the totals in stats are final). */
+  get listingDone(): boolean {
+    return this.scanDone;
   }
 
   /** The transfer is over: REPORT received (or a failure). */
@@ -1081,6 +1088,7 @@ export class SendEngine implements ChannelSink {
       this.filtersSent++;
     }
     for (;;) {
+      if (!this.putListed()) return;
       if (this.active !== undefined && !this.active.ended) {
         if (!this.continueFile(this.active)) return;
         continue;
@@ -1115,6 +1123,7 @@ export class SendEngine implements ChannelSink {
         return;
       }
     }
+    if (!this.putListed()) return;
     if (!this.listEndQueued && this.openFiles === 0) {
       // Entries that could not be read are not in the listing: with --delete the receiver
       // must then not remove their copies (as rsync skips deletion after I/O errors).
@@ -1123,6 +1132,20 @@ export class SendEngine implements ChannelSink {
       this.listEndQueued = true;
       this.closeCur();
     }
+  }
+
+  /**
+   * LISTED, as soon as every ENTRY is out: the receiver learns the totals for its ETA long
+   * before LIST_END, which waits for the last file's data (docs/PROTOCOL.md 8.3g). Optional:
+   * a tree whose byte count a receiver cannot add up exactly (2^53 and more) goes without.
+   * False when there is no room for it yet.
+   */
+  private putListed(): boolean {
+    if (!this.scanDone || this.listedSent) return true;
+    const s = this.stats;
+    if (Number.isSafeInteger(s.announcedBytes) && !this.putFrame(encodeMessage({ type: "listed", files: s.announcedFiles, bytes: s.announcedBytes }))) return false;
+    this.listedSent = true;
+    return true;
   }
 
   /** Hands finished buffers to the channels in order; partial buffers too when one would idle. */

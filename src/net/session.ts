@@ -317,7 +317,7 @@ export async function runSend(o: SendSessionOptions): Promise<SendResult> {
       engine.maybeRekeyReady();
       if (o.onProgress !== undefined && now - lastProgress >= 100) {
         lastProgress = now;
-        o.onProgress({ stats: engine.stats, sentBytes: sent, scanning: !scanner.finished });
+        o.onProgress({ stats: engine.stats, sentBytes: sent, scanning: !engine.listingDone });
       }
     };
     // Data streams opened so far (they open while pieces of split files wait for one).

@@ -114,6 +114,7 @@ export const MSG_ROOT = 0x09;
 export const MSG_CHECKSUM = 0x0a;
 export const MSG_FILTER = 0x0b;
 export const MSG_JOIN = 0x0c;
+export const MSG_LISTED = 0x0d;
 export const MSG_WANT = 0x11;
 export const MSG_SKIP = 0x12;
 export const MSG_REPORT = 0x13;
@@ -201,6 +202,16 @@ export interface JoinMessage {
   type: "join";
   token: Uint8Array;
 }
+/**
+ * Sender → receiver, optional, once: the listing is complete (no ENTRY follows); `files`
+ * file ENTRYs (kind 1) were announced, `bytes` the sum of their sizes. Only for progress
+ * (the receiver's ETA); the receiver checks both against what it counted.
+ */
+export interface ListedMessage {
+  type: "listed";
+  files: number;
+  bytes: number;
+}
 /** Permission bits and mtime for the destination directory itself. */
 export interface RootMessage {
   type: "root";
@@ -265,7 +276,7 @@ export interface ErrorMessage {
 
 export type SenderMessage =
   | EntryMessage | DataMessage | FileEndMessage | ListEndMessage | HoleMessage | FileAbortMessage | RekeyMessage | ContinueMessage | JoinMessage
-  | RootMessage | ChecksumMessage | FilterMessage | KeepaliveMessage | ErrorMessage;
+  | RootMessage | ChecksumMessage | FilterMessage | ListedMessage | KeepaliveMessage | ErrorMessage;
 export type ReceiverMessage = WantMessage | SkipMessage | ReportMessage | DeletedMessage | KeepaliveMessage | ErrorMessage;
 export type WireMessage = SenderMessage | ReceiverMessage;
 
@@ -295,6 +306,7 @@ const RULES: ReadonlyMap<number, TypeRule> = new Map<number, TypeRule>([
   [MSG_JOIN, { name: "JOIN", from: "sender", min: CONTINUE_TOKEN_LENGTH, max: CONTINUE_TOKEN_LENGTH }],
   [MSG_CHECKSUM, { name: "CHECKSUM", from: "sender", min: 4 + CONTENT_HASH_LENGTH, max: 4 + CONTENT_HASH_LENGTH }],
   [MSG_FILTER, { name: "FILTER", from: "sender", min: 2, max: 1 + MAX_PATTERN_BYTES }],
+  [MSG_LISTED, { name: "LISTED", from: "sender", min: 16, max: 16 }],
   [MSG_WANT, { name: "WANT", from: "receiver", min: 13, max: 13 + PREFIX_HASH_LENGTH }],
   [MSG_SKIP, { name: "SKIP", from: "receiver", min: 4, max: 4 }],
   [MSG_REPORT, { name: "REPORT", from: "receiver", min: REPORT_FIXED, max: REPORT_FIXED + MAX_REPORT_FAILURES * REPORT_FAILURE_MAX }],
@@ -557,6 +569,11 @@ export function encodeMessage(msg: WireMessage): Uint8Array {
       if (msg.prefixHash.length !== PREFIX_HASH_LENGTH) throw new ProtocolError("frame", `WANT prefixHash must be ${PREFIX_HASH_LENGTH} bytes`);
       return w.u8(1).bytes(msg.prefixHash).frame(MSG_WANT);
     }
+    case "listed":
+      for (const [v, what] of [[msg.files, "files"], [msg.bytes, "bytes"]] as const) {
+        if (!Number.isSafeInteger(v) || v < 0) throw new ProtocolError("limit", `LISTED ${what} ${v} outside 0..2^53-1`);
+      }
+      return new Writer(16).u64(BigInt(msg.files)).u64(BigInt(msg.bytes)).frame(MSG_LISTED);
     case "skip":
       checkU32(msg.id, "SKIP id");
       return new Writer(4).u32(msg.id).frame(MSG_SKIP);
@@ -691,6 +708,8 @@ class Reader {
   }
 }
 
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
 /** Decodes one frame of either direction. */
 export function decodeMessage(frame: RawFrame): WireMessage {
   const rule = RULES.get(frame.type);
@@ -748,6 +767,14 @@ export function decodeMessage(frame: RawFrame): WireMessage {
       const mode = r.u32();
       if (mode > 0o7777) throw new ProtocolError("frame", `ROOT mode 0o${mode.toString(8)} is not permission bits`);
       msg = { type: "root", mode: receiverMode(mode), mtimeNs: r.i64() };
+      break;
+    }
+    case MSG_LISTED: {
+      const files = r.u64();
+      const bytes = r.u64();
+      // Counts a receiver adds up exactly in a double: anything larger is not a real listing.
+      if (files > MAX_SAFE || bytes > MAX_SAFE) throw new ProtocolError("limit", `LISTED totals ${files} files, ${bytes} bytes outside 0..2^53-1`);
+      msg = { type: "listed", files: Number(files), bytes: Number(bytes) };
       break;
     }
     case MSG_WANT: {

@@ -68,6 +68,35 @@ describe("only what changed", () => {
     expect(again.t.send.stderr).not.toMatch(/\bsent [1-9]/);
   });
 
+  test("both ends count a session alike (a hard link is a hard link, not a file), first run and re-run; the summaries say what happened", async () => {
+    // 4 distinct files, one of them with a second name (a hard-link pair), 2 symlinks.
+    const tree = fresh("counts");
+    writeTree(tree, { "a.txt": "alpha\n", "b.txt": "bravo\n", "sub/c.txt": "charlie\n", "h1": "linked twice\n" });
+    require("node:fs").linkSync(join(tree, "h1"), join(tree, "sub/h2"));
+    symlinkSync("a.txt", join(tree, "s1"));
+    symlinkSync("../b.txt", join(tree, "sub/s2"));
+    const dst = fresh("dst-counts");
+    const first = await sync(tree, dst);
+    expect(first.json).toMatchObject({ filesSent: 4, filesUnchanged: 0, hardlinks: 1, symlinks: 2, receiver: { files: 7 } });
+    expect(first.recv).toMatchObject({ filesReceived: 4, filesUnchanged: 0, hardlinks: 1, symlinks: 2 });
+    const again = await sync(tree, dst);
+    expect(again.json).toMatchObject({ filesSent: 0, filesUnchanged: 4, hardlinks: 1, symlinks: 2, receiver: { files: 7, bytes: 0 } });
+    expect(again.recv).toMatchObject({ filesReceived: 0, filesUnchanged: 4, hardlinks: 1, symlinks: 2, bytes: 0 });
+    // The same numbers on both ends.
+    for (const r of [first, again]) {
+      expect(r.recv.filesReceived).toBe(r.json.filesSent as number);
+      expect(r.recv.filesUnchanged).toBe(r.json.filesUnchanged as number);
+      expect(r.recv.hardlinks).toBe(r.json.hardlinks as number);
+      expect(r.recv.symlinks).toBe(r.json.symlinks as number);
+    }
+    // The summary lines of a re-run: nothing was stored, and neither end says otherwise.
+    const t = await transfer({ src: tree, dst, recvArgs: ["--crypto", "user"], timeoutMs: 120_000 });
+    expectBothExit(t, 0, 0);
+    expect(t.send.stderr).toMatch(/sent 0 files \(0 B\) in [\d.]+ s, 4 unchanged, receiver has 7 entries in place, 0 B written, 0 failed/);
+    expect(t.send.stderr).not.toMatch(/stored/);
+    expect(t.recv.stderr).toMatch(/received 0 files \(0 B\) in [\d.]+ s, 1 directory, 2 symlinks, 1 hard link, 4 unchanged, 0 failed/);
+  });
+
   test("one changed file in 10,000 moves just that file", async () => {
     const big = fresh("tenk");
     const files: Record<string, string> = {};

@@ -24,6 +24,7 @@ const FLAG_IGNORE_TIMES = 0x8;
 const FLAG_DELETE = 0x10;
 const MSG_CHECKSUM = 0x0a;
 const MSG_FILTER = 0x0b;
+const MSG_LISTED = 0x0d;
 /** Whole seconds, so utimes sets it exactly; a planted partial with this mtime is trusted whole. */
 const MTIME_NS = 1_600_000_000_000_000_000n;
 const MTIME_S = Number(MTIME_NS / 1_000_000_000n);
@@ -43,6 +44,14 @@ function filterFrame(rule: number, pattern: string): Uint8Array {
   p[0] = rule;
   p.set(b, 1);
   return rawFrame(MSG_FILTER, p);
+}
+
+/** LISTED (docs/PROTOCOL.md 8.3g): the sender's totals, files and bytes as u64. */
+function listedFrame(files: bigint, bytes: bigint): Uint8Array {
+  const p = new Uint8Array(16);
+  new DataView(p.buffer).setBigUint64(0, files);
+  new DataView(p.buffer).setBigUint64(8, bytes);
+  return rawFrame(MSG_LISTED, p);
 }
 
 /** A 3 MiB file whose first 2 MiB sit in DST as a partial marked "exact" (mtime = the ENTRY's). */
@@ -171,6 +180,47 @@ function cases(): HostileCase[] {
       },
       error: /CHECKSUM.*id|id.*CHECKSUM/i,
       forbidden: ["other.txt"],
+    },
+    {
+      name: "LISTED with totals that are not what was announced (one file of OK_DATA's size)",
+      async run(peer) {
+        await okFirst(peer);
+        await peer.send(listedFrame(1n, BigInt(OK_DATA.length + 1)));
+        await endList(peer, 3_000);
+      },
+      error: /LISTED says 1 files/,
+      allowed: () => OK_ALLOWED,
+    },
+    {
+      name: "LISTED with totals beyond 2^53 - 1",
+      async run(peer) {
+        await okFirst(peer);
+        await peer.send(listedFrame(1n, 1n << 60n));
+        await endList(peer, 3_000);
+      },
+      error: /LISTED totals/,
+      allowed: () => OK_ALLOWED,
+    },
+    {
+      name: "LISTED twice",
+      async run(peer) {
+        await okFirst(peer);
+        await peer.send(listedFrame(1n, BigInt(OK_DATA.length)), listedFrame(1n, BigInt(OK_DATA.length)));
+        await endList(peer, 3_000);
+      },
+      error: /LISTED twice/,
+      allowed: () => OK_ALLOWED,
+    },
+    {
+      name: "an ENTRY after LISTED said the listing was complete",
+      async run(peer) {
+        await okFirst(peer);
+        await peer.send(listedFrame(1n, BigInt(OK_DATA.length)), rawEntry({ id: 2, kind: KIND.file, size: 1n, path: "late.txt" }));
+        await endList(peer, 3_000);
+      },
+      error: /ENTRY after LISTED/,
+      allowed: () => OK_ALLOWED,
+      forbidden: ["late.txt"],
     },
     {
       name: "FILTER without the HELLO flag DELETE",

@@ -16,7 +16,7 @@ import { Channel } from "../../src/net/channel.ts";
 import { Destination } from "../../src/net/dest.ts";
 import { Loop } from "../../src/net/loop.ts";
 import { RecvEngine, type ReceiverLimits } from "../../src/net/receiver.ts";
-import { decodeReceiverMessage, encodeMessage, FLAG_PUSH, FrameReader, MSG_DATA, type ReceiverMessage, type WireMessage } from "../../src/net/wire.ts";
+import { decodeReceiverMessage, encodeMessage, FLAG_CHECKSUM, FLAG_PUSH, FrameReader, MSG_DATA, type ReceiverMessage, type WireMessage } from "../../src/net/wire.ts";
 import { LoopbackListener } from "../../src/system/loopback.ts";
 import { openRing } from "../../src/uring/backend.ts";
 
@@ -50,7 +50,7 @@ interface Rig {
   teardown(): Promise<void>;
 }
 
-async function rig(opts: { plant?: (dst: string, outside: string) => void; limits?: Partial<ReceiverLimits>; push?: boolean } = {}): Promise<Rig> {
+async function rig(opts: { plant?: (dst: string, outside: string) => void; limits?: Partial<ReceiverLimits>; push?: boolean; flags?: number } = {}): Promise<Rig> {
   const base = join(root, `case-${++n}`);
   const dst = join(base, "dst");
   const outside = join(base, "outside");
@@ -66,7 +66,7 @@ async function rig(opts: { plant?: (dst: string, outside: string) => void; limit
   const dest = new Destination(dst);
   const channel = new Channel(loop, pair.server, { tx: "plain", rx: "plain", cipher: "aes-128-gcm", maxSend: 1 << 20 });
   const engine = new RecvEngine(loop, dest, opts.limits);
-  engine.attach(channel, undefined, (opts.push ?? true) ? FLAG_PUSH : 0);
+  engine.attach(channel, undefined, opts.flags ?? ((opts.push ?? true) ? FLAG_PUSH : 0));
   const frames = new FrameReader({ direction: "to-sender", copyPayloads: true });
   const got: ReceiverMessage[] = [];
   const inbuf = new Uint8Array(1 << 16);
@@ -360,6 +360,8 @@ describe("the file pipeline", () => {
     expect(Number(stat(".").mode) & 0o777).toBe(0o750);
     expect(stat(".").mtimeNs).toBe(mtime);
     expect(r.replies().find((m) => m.type === "report")).toMatchObject({ files: 3, bytes: 2n });
+    // A hard link is counted as a hard link, not as one more file (as the sender counts it).
+    expect(r.engine.stats).toMatchObject({ files: 1, hardlinks: 1, symlinks: 1, dirs: 1 });
     await r.teardown();
   });
 
@@ -381,6 +383,65 @@ describe("the file pipeline", () => {
     expect(r.engine.error?.message).toMatch(/more than 2 files/);
     await r.teardown();
     expect(readdirSync(r.dst)).toEqual([]);
+  });
+});
+
+describe("LISTED (docs/PROTOCOL.md 8.3g): the sender's totals, for the receiver's ETA", () => {
+  const listed = (files: number, bytes: number): WireMessage => ({ type: "listed", files, bytes });
+  const hardlink = (id: number, path: string, linkId: number): WireMessage => ({ type: "entry", kind: "hardlink", id, mode: 0o644, mtimeNs: 5n, size: 0n, path, linkId });
+
+  test("accepted when it matches the file ENTRYs (hard links, directories not counted); kept in the stats with the bytes settled", async () => {
+    const r = await rig();
+    r.write(entry(1, "d", 0, "dir"), entry(2, "d/a", 3), data(2, 0, enc.encode("abc")), fileEnd(2));
+    r.write(entry(3, "b", 4), { type: "hole", id: 3, offset: 0n, length: 4n }, hardlink(4, "l", 2), listed(2, 7));
+    await r.settle(300);
+    expect(r.engine.state, String(r.engine.error)).toBe("running");
+    expect(r.engine.stats.listed).toEqual({ files: 2, bytes: 7 });
+    r.write(fileEnd(3), { type: "list-end" });
+    await r.settle();
+    expect(r.engine.state, String(r.engine.error)).toBe("reported");
+    // 3 bytes written, the 4 of the hole need none: everything of the 7 is accounted for.
+    expect(r.engine.stats).toMatchObject({ written: 3, settledBytes: 4, files: 2, hardlinks: 1 });
+    await r.teardown();
+  });
+
+  test("an empty tree may say LISTED 0, 0 right away", async () => {
+    const r = await rig();
+    r.write({ type: "root", mode: 0o755, mtimeNs: 5n }, listed(0, 0), { type: "list-end" });
+    await r.settle();
+    expect(r.engine.state, String(r.engine.error)).toBe("reported");
+    await r.teardown();
+  });
+
+  const bad: [string, WireMessage[], RegExp][] = [
+    ["wrong file count", [entry(1, "a", 1), data(1, 0, enc.encode("a")), fileEnd(1), listed(2, 1)], /LISTED says 2 files/],
+    ["wrong byte count", [entry(1, "a", 1), data(1, 0, enc.encode("a")), fileEnd(1), listed(1, 2)], /LISTED says 1 files of 2 bytes/],
+    ["a hard link counted as a file", [entry(1, "a", 0), fileEnd(1), hardlink(2, "l", 1), listed(2, 0)], /LISTED says 2 files/],
+    ["twice", [listed(0, 0), listed(0, 0)], /LISTED twice/],
+    // In one chunk with a file still being written: the session is not over at LIST_END yet.
+    ["after LIST_END", [entry(1, "a", 1), data(1, 0, enc.encode("a")), fileEnd(1), { type: "list-end" }, listed(1, 1)], /LISTED after LIST_END/],
+    ["an ENTRY after it", [listed(0, 0), entry(1, "late", 0)], /ENTRY after LISTED/],
+    ["ROOT after it", [listed(0, 0), { type: "root", mode: 0o755, mtimeNs: 5n }], /ROOT must be the first/],
+  ];
+  for (const [name, msgs, err] of bad) {
+    test(`refused: ${name}`, async () => {
+      const r = await rig();
+      r.raw(Buffer.concat(msgs.map((m) => encodeMessage(m))));
+      await r.settle();
+      expect(r.engine.state).toBe("failed");
+      expect(r.engine.error).toBeInstanceOf(ProtocolError);
+      expect((r.engine.error as ProtocolError).kind).toBe("frame");
+      expect(r.engine.error?.message ?? "").toMatch(err);
+      await r.teardown();
+    });
+  }
+
+  test("refused between a file ENTRY and its CHECKSUM (want mode, CHECKSUM flag)", async () => {
+    const r = await rig({ flags: FLAG_CHECKSUM });
+    r.write(entry(1, "a", 1), listed(1, 1));
+    await r.settle();
+    expect(r.engine.error?.message ?? "no error").toMatch(/LISTED where the CHECKSUM of a must come/);
+    await r.teardown();
   });
 });
 

@@ -23,6 +23,7 @@ import {
   FLAG_STREAMS,
   FLAG_JOIN,
   MSG_JOIN,
+  MSG_LISTED,
   checkFrameHeader,
   syncFlagBits,
   syncOptionsOf,
@@ -398,6 +399,34 @@ describe("incremental sync frames (docs/PROTOCOL.md 8.3e, 8.3f, 8.4, 8.5a)", () 
     expect(hex(encodeMessage({ type: "deleted", path: "old/x" }))).toBe("1400000005" + "6f6c642f78");
     expect(hex(encodeMessage({ type: "list-end", incomplete: true }))).toBe("040000000101");
     expect(hex(encodeMessage({ type: "list-end" }))).toBe("0400000000");
+  });
+
+  test("LISTED (0x0d): files u64 | bytes u64, each at most 2^53 - 1, sender to receiver only (8.3g)", () => {
+    const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
+    // The example of docs/PROTOCOL.md 8.3g: 23 files of 150 MiB.
+    const frame = encodeMessage({ type: "listed", files: 23, bytes: 157_286_400 });
+    expect(hex(frame)).toBe("0d00000010" + "0000000000000017" + "0000000009600000");
+    expect(roundTrip({ type: "listed", files: 0, bytes: 0 })).toEqual({ type: "listed", files: 0, bytes: 0 });
+    const max = Number.MAX_SAFE_INTEGER;
+    expect(roundTrip({ type: "listed", files: max, bytes: max })).toEqual({ type: "listed", files: max, bytes: max });
+    expect(decodeSenderMessage(rawFrame(MSG_LISTED, frame.subarray(FRAME_HEADER_LENGTH)))).toEqual({ type: "listed", files: 23, bytes: 157_286_400 });
+    // Beyond what a receiver adds up exactly: refused both ways.
+    for (const [files, bytes] of [[max + 1, 0], [0, max + 1], [-1, 0], [0, 1.5]]) {
+      expect(kindOf(() => encodeMessage({ type: "listed", files, bytes }))).toBe("limit");
+    }
+    for (const at of [0, 8]) {
+      const big = new Uint8Array(16);
+      new DataView(big.buffer).setBigUint64(at, 1n << 53n);
+      expect(kindOf(() => decodeMessage(rawFrame(MSG_LISTED, big)))).toBe("limit");
+      new DataView(big.buffer).setBigUint64(at, 0xffff_ffff_ffff_ffffn);
+      expect(kindOf(() => decodeMessage(rawFrame(MSG_LISTED, big)))).toBe("limit");
+    }
+    // Exactly 16 bytes, checked on the header; never from the receiver.
+    expect(checkFrameHeader(MSG_LISTED, 16, "to-receiver")).toBe("LISTED");
+    for (const len of [0, 8, 15, 17]) expect(kindOf(() => checkFrameHeader(MSG_LISTED, len, "to-receiver"))).toBe("frame");
+    for (const len of [15, 17]) expect(kindOf(() => decodeMessage(rawFrame(MSG_LISTED, new Uint8Array(len))))).toBe("frame");
+    expect(kindOf(() => checkFrameHeader(MSG_LISTED, 16, "to-sender"))).toBe("frame");
+    expect(kindOf(() => decodeReceiverMessage(rawFrame(MSG_LISTED, new Uint8Array(16))))).toBe("frame");
   });
 
   test("LIST_END: empty, or the flags byte 0x01", () => {
