@@ -16,9 +16,11 @@
  * and the sender's own per-file failures. Never writes anything but frames; never
  * touches the socket directly (Channel does).
  *
- * A file that shrinks or fails while being read has already had its DATA headers
- * committed: the missing bytes are zero-filled to keep the stream valid and the file's
- * FILE_END becomes FILE_ABORT, so the receiver discards it.
+ * A file that cannot be opened on its WANT (it was announced unopened), or shrinks or
+ * fails while being read (its DATA headers already committed): the framed bytes are
+ * zero-filled to keep the stream valid, the rest goes as one HOLE (a STREAMS receiver
+ * needs every byte covered) and the file's FILE_END becomes FILE_ABORT, so the receiver
+ * discards it; it is one of the sender's per-file failures, never a session error.
  */
 import { E } from "../../ffi/errno.ts";
 import { errno, libc } from "../../ffi/libc.ts";
@@ -504,7 +506,10 @@ export class SendEngine implements ChannelSink {
   /** `f` is wanted from `offset` (at most its size), with the receiver's prefix hash when above 0. */
   private wanted(f: SrcFile, offset: number, prefixHash: Uint8Array | undefined): void {
     if (!this.sync.dryRun && !this.openSrc(f)) {
-      f.piecesLeft = -1; // Nothing to split: its FILE_ABORT goes on the control connection.
+      // Nothing to split: a HOLE from the WANT offset (the receiver's stream is there) and
+      // FILE_ABORT go on the control connection.
+      f.piecesLeft = -1;
+      f.pos = offset;
       this.ready.push(f);
       return;
     }
@@ -676,6 +681,18 @@ export class SendEngine implements ChannelSink {
           c.pos = c.end;
           continue;
         }
+      } else if (f.failure !== undefined && f.pos < f.size) {
+        // A failed file's unread rest (all of it when its open failed) goes as a HOLE, as a
+        // split file's does: with data streams the receiver discards an aborted file only
+        // once every byte of it is covered (docs/PROTOCOL.md 8.8), and a FILE_ABORT short of
+        // bytes would read as a sender lying about the size.
+        const b = this.room(HOLE_FRAME);
+        if (b === undefined) return false;
+        const hole = encodeMessage({ type: "hole", id: f.id, offset: BigInt(f.pos), length: BigInt(f.size - f.pos) });
+        b.mem.u8.set(hole, b.fill);
+        b.fill += hole.length;
+        f.pos = f.size;
+        continue;
       } else if (f.failure !== undefined || f.pos >= f.size) {
         const b = this.room(END_FRAME);
         if (b === undefined) return false;
