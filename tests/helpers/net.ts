@@ -337,6 +337,8 @@ export interface SenderOptions {
   cwd?: string;
   /** The program instead of cliCommand(). */
   command?: string[];
+  /** Run the sender as this unprivileged user (the compiled binary, via setpriv: see RunOptions.user). */
+  user?: { uid: number; gid: number };
 }
 
 /** `uring-sync send SRC ADDRESS [args]`, to completion (killed and failed on a hang). */
@@ -346,6 +348,7 @@ export async function runSender(src: string, address: string, opts: SenderOption
     timeoutMs: opts.timeoutMs ?? 60_000,
     cwd: opts.cwd,
     command: opts.command,
+    user: opts.user,
   });
 }
 
