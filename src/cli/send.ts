@@ -9,7 +9,8 @@
  */
 import { parseHostPort } from "../net/address.ts";
 import type { CipherName } from "../net/record.ts";
-import { InterruptedError, runSend, type CryptoChoice, type SendResult } from "../net/session.ts";
+import { InterruptedError, runSend, type CryptoChoice, type SendProgress, type SendResult } from "../net/session.ts";
+import type { CopyProgress } from "../copy/engine.ts";
 import { Filter } from "../copy/filter.ts";
 import { availableParallelism } from "node:os";
 import { MAX_STREAMS } from "../net/sender.ts";
@@ -178,6 +179,23 @@ function summary(r: SendResult, dryRun: boolean): string {
   return `${dryRun ? "dry run: " : ""}${parts.join(", ")} — ${cryptoText(r.layer, r.cipher)} to ${r.peer}${r.streams > 1 ? `, ${r.streams} streams` : ""}${r.rekeys > 0 ? `, ${r.rekeys} re-keys` : ""}`;
 }
 
+/**
+ * The sender's progress line data: files and bytes against what was announced; the ETA
+ * only once the whole tree is listed. Unchanged files and resumed prefixes are never
+ * sent: done, not remaining (a re-run's ETA must not wait for bytes that will not come).
+ */
+export function sendSnapshot(p: SendProgress, seconds: number): CopyProgress {
+  const rate = seconds > 0 ? p.sentBytes / seconds : 0;
+  const total = p.stats.announcedBytes;
+  const done = Math.min(total, p.sentBytes + p.stats.settledBytes);
+  return {
+    scanning: p.scanning, filesTotal: p.stats.announcedFiles, bytesTotal: total,
+    filesDone: p.stats.files + p.stats.unchanged, bytesDone: done, filesCopied: p.stats.files,
+    filesSkipped: p.stats.unchanged, filesFailed: 0, seconds, rate,
+    eta: !p.scanning && rate > 0 ? Math.max(0, (total - done) / rate) : null,
+  };
+}
+
 async function runSendCommand(args: Parsed): Promise<number> {
   const quiet = bool(args, "quiet");
   const json = bool(args, "json");
@@ -234,16 +252,7 @@ async function runSendCommand(args: Parsed): Promise<number> {
           },
         },
         interrupted: () => signalled,
-        onProgress: bar === null ? undefined : (p) => {
-          const seconds = (performance.now() - t0) / 1000;
-          const rate = seconds > 0 ? p.sentBytes / seconds : 0;
-          bar.update({
-            scanning: p.scanning, filesTotal: p.stats.announcedFiles, bytesTotal: p.stats.announcedBytes,
-            filesDone: p.stats.files + p.stats.unchanged, bytesDone: Math.min(p.sentBytes, p.stats.announcedBytes), filesCopied: p.stats.files,
-            filesSkipped: p.stats.unchanged, filesFailed: 0, seconds, rate,
-            eta: !p.scanning && rate > 0 ? Math.max(0, (p.stats.announcedBytes - p.sentBytes) / rate) : null,
-          });
-        },
+        onProgress: bar === null ? undefined : (p) => bar.update(sendSnapshot(p, (performance.now() - t0) / 1000)),
       });
     } catch (e) {
       bar?.clear();

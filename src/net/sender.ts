@@ -92,6 +92,11 @@ export interface SendStats {
   resumed: number;
   /** Bytes the receiver needed (WANTed, from their offsets): progress totals. */
   wantedBytes: number;
+  /**
+   * Bytes of announced files that will not be sent (progress, the ETA): sizes of unchanged
+   * files (SKIP), resumed prefixes, and every WANTed file of a dry run.
+   */
+  settledBytes: number;
 }
 
 /** One output buffer: frames, back to back; DATA bytes land by READ. */
@@ -227,7 +232,7 @@ export const MAX_STREAMS = 16;
 
 export class SendEngine implements ChannelSink {
   readonly stats: SendStats = {
-    files: 0, dirs: 0, symlinks: 0, hardlinks: 0, skipped: 0, bytes: 0, announcedFiles: 0, announcedBytes: 0, unchanged: 0, deleted: 0, resumed: 0,
+    files: 0, dirs: 0, symlinks: 0, hardlinks: 0, skipped: 0, bytes: 0, announcedFiles: 0, announcedBytes: 0, settledBytes: 0, unchanged: 0, deleted: 0, resumed: 0,
     wantedBytes: 0,
   };
   readonly failures: SendFailure[] = [];
@@ -416,6 +421,7 @@ export class SendEngine implements ChannelSink {
           p += SKIP_FRAME;
           const f = this.answered(id, "SKIP");
           this.stats.unchanged++;
+          this.stats.settledBytes += f.size;
           this.dropFile(f);
         } else if (chunk[p] === MSG_WANT && chunk[p + 4] === WANT_ALL_FRAME - FRAME_HEADER_LENGTH && p + WANT_ALL_FRAME <= chunk.length && zeros(chunk, p + 9, p + WANT_ALL_FRAME)) {
           p += WANT_ALL_FRAME;
@@ -440,6 +446,7 @@ export class SendEngine implements ChannelSink {
         } else if (m.type === "skip") {
           const f = this.answered(m.id, "SKIP");
           this.stats.unchanged++;
+          this.stats.settledBytes += f.size;
           this.dropFile(f);
         } else if (m.type === "keepalive") {
           // The receiver is hashing its copies; the bytes alone reset our idle timer.
@@ -517,6 +524,7 @@ export class SendEngine implements ChannelSink {
       // Agreed: it would be sent. No data in a dry run.
       this.stats.files++;
       this.stats.bytes += f.size;
+      this.stats.settledBytes += f.size;
       this.onChange?.("send", f.rel);
       this.dropFile(f);
       return;
@@ -549,6 +557,7 @@ export class SendEngine implements ChannelSink {
     if (same) {
       f.pos = offset;
       f.resumed = true;
+      this.stats.settledBytes += offset;
     }
     if (restart) f.piecesLeft = -1; // Restarted from 0: sent whole on the control connection (its first frame at 0 says so).
     this.stats.wantedBytes += f.size - f.pos;

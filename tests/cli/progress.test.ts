@@ -3,6 +3,8 @@
 // (The copy's line: tests/copy/progress.test.ts.)
 import { describe, expect, test } from "bun:test";
 import { fitLine, ProgressLine, receiveEta, receiveLine, type ReceiveSnapshot } from "../../src/cli/progress.ts";
+import { sendSnapshot } from "../../src/cli/send.ts";
+import type { SendStats } from "../../src/net/sender.ts";
 
 const MiB = 1024 * 1024;
 const snap = (over: Partial<ReceiveSnapshot>): ReceiveSnapshot => ({
@@ -81,5 +83,25 @@ describe("the receiver's line", () => {
   test("after LISTED with nothing written yet (a re-run of unchanged files): totals, no ETA", () => {
     const l = receiveLine(snap({ unchanged: 7, settled: 70, listed: { files: 9, bytes: 90 }, seconds: 2 }));
     expect(l).toBe("receiving: 7/9 files, 70 B/90 B (77%), 0 B/s");
+  });
+});
+
+describe("the sender's ETA", () => {
+  const stats = (over: Partial<SendStats>): SendStats => ({
+    files: 0, dirs: 0, symlinks: 0, hardlinks: 0, skipped: 0, bytes: 0, announcedFiles: 0, announcedBytes: 0,
+    unchanged: 0, deleted: 0, resumed: 0, wantedBytes: 0, settledBytes: 0, ...over,
+  });
+
+  test("none while the tree is still being listed", () => {
+    expect(sendSnapshot({ stats: stats({ announcedBytes: 100 * MiB }), sentBytes: 10 * MiB, scanning: true }, 1).eta).toBeNull();
+  });
+
+  test("unchanged files are done, not remaining: a re-run that skips 90 of 100 MiB has 5 MiB left, not 95", () => {
+    const s = sendSnapshot({ stats: stats({ announcedFiles: 10, announcedBytes: 100 * MiB, unchanged: 9, settledBytes: 90 * MiB }), sentBytes: 5 * MiB, scanning: false }, 1);
+    expect(s.bytesDone).toBe(95 * MiB);
+    expect(s.filesDone).toBe(9);
+    expect(s.eta).toBe(1); // 5 MiB left at 5 MiB/s
+    // Nothing but SKIPs so far, nothing sent: no rate, so no ETA (not "forever").
+    expect(sendSnapshot({ stats: stats({ announcedBytes: 100 * MiB, settledBytes: 50 * MiB }), sentBytes: 0, scanning: false }, 1).eta).toBeNull();
   });
 });
