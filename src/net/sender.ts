@@ -650,6 +650,20 @@ export class SendEngine implements ChannelSink {
     L.closedBufs.push(b);
   }
 
+  /**
+   * A HOLE over [offset, offset + length) of file `id`: the bytes a failed file will never
+   * send, so a receiver with data streams sees the file covered (docs/PROTOCOL.md 8.8).
+   * False when the buffers are full (stall, and come back).
+   */
+  private putHole(id: number, offset: number, length: number): boolean {
+    const b = this.room(HOLE_FRAME);
+    if (b === undefined) return false;
+    const hole = encodeMessage({ type: "hole", id, offset: BigInt(offset), length: BigInt(length) });
+    b.mem.u8.set(hole, b.fill);
+    b.fill += hole.length;
+    return true;
+  }
+
   /** Room for `n` bytes in the current buffer (opening one if needed); undefined = stall. */
   private room(n: number): OutBuf | undefined {
     let b = this.takeBuf();
@@ -682,11 +696,7 @@ export class SendEngine implements ChannelSink {
           return true;
         }
         if (f.failure !== undefined) {
-          const b = this.room(HOLE_FRAME);
-          if (b === undefined) return false;
-          const hole = encodeMessage({ type: "hole", id: f.id, offset: BigInt(c.pos), length: BigInt(c.end - c.pos) });
-          b.mem.u8.set(hole, b.fill);
-          b.fill += hole.length;
+          if (!this.putHole(f.id, c.pos, c.end - c.pos)) return false;
           c.pos = c.end;
           continue;
         }
@@ -695,11 +705,7 @@ export class SendEngine implements ChannelSink {
         // split file's does: with data streams the receiver discards an aborted file only
         // once every byte of it is covered (docs/PROTOCOL.md 8.8), and a FILE_ABORT short of
         // bytes would read as a sender lying about the size.
-        const b = this.room(HOLE_FRAME);
-        if (b === undefined) return false;
-        const hole = encodeMessage({ type: "hole", id: f.id, offset: BigInt(f.pos), length: BigInt(f.size - f.pos) });
-        b.mem.u8.set(hole, b.fill);
-        b.fill += hole.length;
+        if (!this.putHole(f.id, f.pos, f.size - f.pos)) return false;
         f.pos = f.size;
         continue;
       } else if (f.failure !== undefined || f.pos >= f.size) {

@@ -12,8 +12,7 @@
 import { describe, expect, test } from "bun:test";
 import { closeSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { parseJson } from "../helpers/cli.ts";
-import { expectBothExit, formatBoth, netWorkDir, transfer } from "../helpers/net.ts";
+import { expectBothExit, formatBoth, netWorkDir, transferJson } from "../helpers/net.ts";
 import { expectNetCopy } from "../helpers/net-tree.ts";
 import { snapshotTree, writeTree } from "../helpers/tree.ts";
 
@@ -26,12 +25,7 @@ function emptyFiles(dir: string, count: number): void {
   for (let i = 0; i < count; i++) closeSync(openSync(join(dir, `f${i}`), "w"));
 }
 
-async function sync(src: string, dst: string, sendArgs: string[]) {
-  const t = await transfer({
-    src, dst, sendArgs: [...sendArgs, "--json"], recvArgs: ["--crypto", "user", "--json"], sendEnv: IDLE, recvEnv: IDLE, timeoutMs: 180_000,
-  });
-  return { t, send: parseJson(t.send), recv: parseJson(t.recv) };
-}
+const sync = (src: string, dst: string, sendArgs: string[]) => transferJson(src, dst, sendArgs, IDLE);
 
 describe("--delete with more to remove than fits in the idle timeout", () => {
   test("a huge extraneous directory and thousands of extraneous files go; nothing times out; the dry run first changes nothing", async () => {

@@ -11,8 +11,7 @@ import { describe, expect, test } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { closeSync, linkSync, openSync, readFileSync, statSync, utimesSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { parseJson } from "../helpers/cli.ts";
-import { expectBothExit, formatBoth, netWorkDir, transfer } from "../helpers/net.ts";
+import { expectBothExit, formatBoth, netWorkDir, transferJson } from "../helpers/net.ts";
 import { expectNetCopy } from "../helpers/net-tree.ts";
 import { MiB, snapshotTree, writeTree } from "../helpers/tree.ts";
 
@@ -33,12 +32,7 @@ function writeBig(path: string, size: number): void {
   }
 }
 
-async function sync(src: string, dst: string, sendArgs: string[]) {
-  const t = await transfer({
-    src, dst, sendArgs: [...sendArgs, "--json"], recvArgs: ["--crypto", "user", "--json"], sendEnv: IDLE, recvEnv: IDLE, timeoutMs: 180_000,
-  });
-  return { t, send: parseJson(t.send), recv: parseJson(t.recv) };
-}
+const sync = (src: string, dst: string, sendArgs: string[]) => transferJson(src, dst, sendArgs, IDLE);
 
 describe("--checksum with files that take longer to hash than the idle timeout", () => {
   test("both ends hash 1.5 GiB, a same-size change is caught, a hard link to a file being hashed is kept; nothing times out", async () => {

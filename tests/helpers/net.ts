@@ -18,7 +18,7 @@ import type { Subprocess } from "bun";
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { cliCommand, defaultCwd, formatResult, runCli, startCli, type RunResult } from "./cli.ts";
+import { cliCommand, defaultCwd, formatResult, parseJson, runCli, startCli, type RunResult } from "./cli.ts";
 import { workDir } from "./e2e.ts";
 import { writeRandom, writeTree } from "./tree.ts";
 
@@ -424,6 +424,17 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
   }
   const recv = await receiverEnds(rcv, 15_000, send);
   return { recv, send, port: rcv.port };
+}
+
+/**
+ * One session with --json on both ends (receiver --crypto user) and the same extra
+ * environment on both (e.g. a short idle timeout); both JSON documents parsed.
+ */
+export async function transferJson(src: string, dst: string, sendArgs: string[], env: Env = {}, timeoutMs = 180_000) {
+  const t = await transfer({
+    src, dst, sendArgs: [...sendArgs, "--json"], recvArgs: ["--crypto", "user", "--json"], sendEnv: env, recvEnv: env, timeoutMs,
+  });
+  return { t, send: parseJson(t.send), recv: parseJson(t.recv) };
 }
 
 /** Both sides of a session, for assertion messages. */
